@@ -53,3 +53,15 @@ def test_reference_format() -> None:
     assert format_reference("20261129", 42) == "SW-20261129-000042"
     with pytest.raises(ValueError, match="starts at 1"):
         format_reference("20261129", 0)
+
+
+def test_cursor_round_trip_and_garbage() -> None:
+    from datetime import UTC, datetime
+
+    from shopwatch.intake.pagination import Cursor, InvalidCursor, decode_cursor, encode_cursor
+
+    cursor = Cursor(created_at=datetime(2026, 11, 29, 7, 0, tzinfo=UTC), report_id="r-1")
+    assert decode_cursor(encode_cursor(cursor)) == cursor
+    for bad in ["", "!!!", "bm90IGpzb24", "x" * 300, encode_cursor(cursor)[:-3]]:
+        with pytest.raises(InvalidCursor):
+            decode_cursor(bad)
