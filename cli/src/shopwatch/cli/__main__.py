@@ -1,0 +1,3 @@
+from shopwatch.cli.app import main
+
+main()
