@@ -1,0 +1,145 @@
+"""Reports, their status timelines and the day counters for human references.
+
+A report document holds the accepted report, its timeline and its pending outbox events
+together, so accepting a report and announcing it is one single-document write: there is
+no moment where one exists without the other (FerretDB has no multi-document transactions).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shopwatch.intake.pagination import Cursor
+
+Document = dict[str, Any]
+
+# Fields a retailer never needs to see: plumbing of exactly-once delivery.
+_INTERNAL_FIELDS = {"outbox": 0, "applied_events": 0, "fingerprint": 0}
+
+
+class DuplicateReport(Exception):
+    """A report with this retailer's idempotency key already exists."""
+
+
+class MongoReports:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db["reports"]
+        self._counters = db["reference_counters"]
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index(
+            [("retailer_id", 1), ("idempotency_key", 1)], unique=True
+        )
+        await self.collection.create_index([("retailer_id", 1), ("submitted_at", -1), ("_id", -1)])
+
+    async def next_sequence(self, day: str) -> int:
+        doc = await self._counters.find_one_and_update(
+            {"_id": day},
+            {"$inc": {"seq": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert doc is not None  # upsert with AFTER always returns the document
+        return int(doc["seq"])
+
+    async def next_sequences(self, day: str, count: int) -> range:
+        """Reserve `count` consecutive sequence numbers in one round trip (batch intake)."""
+        doc = await self._counters.find_one_and_update(
+            {"_id": day},
+            {"$inc": {"seq": count}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert doc is not None
+        last = int(doc["seq"])
+        return range(last - count + 1, last + 1)
+
+    async def insert(self, doc: Document) -> None:
+        try:
+            await self.collection.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise DuplicateReport(doc.get("idempotency_key", "")) from exc
+
+    async def insert_many(self, docs: list[Document]) -> set[int]:
+        """Insert what can be inserted; return the indexes that were duplicates."""
+        duplicates: set[int] = set()
+        # One by one rather than insert_many(ordered=False): FerretDB reports per-document
+        # write errors of unordered bulk inserts less precisely than MongoDB, and knowing
+        # exactly which item was a duplicate is what makes a batch resumable.
+        for index, doc in enumerate(docs):
+            try:
+                await self.collection.insert_one(doc)
+            except DuplicateKeyError:
+                duplicates.add(index)
+        return duplicates
+
+    async def by_idempotency_key(self, retailer_id: str, key: str) -> Document | None:
+        return await self.collection.find_one(
+            {"retailer_id": retailer_id, "idempotency_key": key},
+            {"_id": 1, "reference": 1, "status": 1, "fingerprint": 1},
+        )
+
+    async def get(self, retailer_id: str, report_id: str) -> Document | None:
+        # The retailer id is part of every query: another retailer's report is simply
+        # not found, which the API answers with a 404.
+        return await self.collection.find_one(
+            {"_id": report_id, "retailer_id": retailer_id}, _INTERNAL_FIELDS
+        )
+
+    async def list(
+        self,
+        retailer_id: str,
+        *,
+        store_id: str | None,
+        status: str | None,
+        submitted_from: datetime | None,
+        submitted_to: datetime | None,
+        after: Cursor | None,
+        limit: int,
+    ) -> list[Document]:
+        query: Document = {"retailer_id": retailer_id}
+        if store_id:
+            query["store_id"] = store_id
+        if status:
+            query["status"] = status
+        window: Document = {}
+        if submitted_from:
+            window["$gte"] = submitted_from
+        if submitted_to:
+            window["$lt"] = submitted_to
+        if window:
+            query["submitted_at"] = window
+        if after is not None:
+            query["$or"] = [
+                {"submitted_at": {"$lt": after.created_at}},
+                {"submitted_at": after.created_at, "_id": {"$lt": after.report_id}},
+            ]
+        projection = {
+            "_id": 1,
+            "reference": 1,
+            "store_id": 1,
+            "status": 1,
+            "submitted_at": 1,
+            "occurred_at": 1,
+            "offence_type": 1,
+        }
+        cursor = self.collection.find(query, projection).sort([("submitted_at", -1), ("_id", -1)])
+        return [doc async for doc in cursor.limit(limit)]
+
+    async def append_status(
+        self, report_id: str, event_id: str, status: str, entry: Document
+    ) -> bool:
+        """Apply one status change once: the event id guards against redelivery."""
+        result = await self.collection.update_one(
+            {"_id": report_id, "applied_events": {"$ne": event_id}},
+            {
+                "$set": {"status": status},
+                "$push": {"timeline": entry, "applied_events": event_id},
+            },
+        )
+        return result.modified_count == 1
