@@ -1,1 +1,3 @@
 """Registers every command module on the app (one place to see what exists)."""
+
+from shopwatch.cli import admin_tenants  # noqa: F401
