@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from shopwatch.cli.app import app
@@ -88,6 +89,8 @@ def _progress() -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
+        # stderr, so stdout carries only the summary (or the --json document).
+        console=Console(stderr=True),
         disable=state.json_output,
         transient=False,
     )
