@@ -1,0 +1,1 @@
+"""Deployment helpers: the local stack without Docker (`deploy.local`) and the Docker image."""
