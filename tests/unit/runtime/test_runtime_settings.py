@@ -58,8 +58,9 @@ def test_secret_values_include_url_password(env: pytest.MonkeyPatch) -> None:
 
 def test_topic_applies_prefix(env: pytest.MonkeyPatch) -> None:
     assert RuntimeSettings().topic("reports.submitted.v1") == "reports.submitted.v1"
-    prefixed = RuntimeSettings(topic_prefix="t-abc.")
+    prefixed = RuntimeSettings(topic_prefix="t-abc")
     assert prefixed.topic("reports.submitted.v1") == "t-abc.reports.submitted.v1"
+    assert RuntimeSettings(topic_prefix="t-x.").topic("a.v1") == "t-x.a.v1"
 
 
 def test_subclass_adds_fields_with_same_prefix(env: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from shopwatch.schemas.envelope import Envelope
+from shopwatch.schemas.registry import encode_event, parse_event
+from shopwatch.schemas.topics import topic as registered_topic
 
 HEADER_CONTENT_TYPE = "content-type"
 HEADER_EVENT_ID = "event-id"
@@ -26,7 +28,8 @@ EnvelopeParser = Callable[[bytes], Envelope[Any]]
 
 
 def encode_envelope(envelope: Envelope[Any]) -> bytes:
-    return envelope.model_dump_json().encode()
+    """The contract's encoding (compact UTF-8 JSON), the only one on the wire."""
+    return encode_event(envelope)
 
 
 def event_headers(envelope: Envelope[Any]) -> dict[str, str]:
@@ -48,5 +51,21 @@ def envelope_parser(payload_model: type[PayloadT]) -> Callable[[bytes], Envelope
 
     def parse(raw: bytes) -> Envelope[PayloadT]:
         return model.model_validate_json(raw)
+
+    return parse
+
+
+def topic_parser(name: str) -> EnvelopeParser:
+    """A parser for a registered topic: any event the registry says it carries.
+
+    `name` is the unprefixed registry name. Raises `EventDecodeError` (a poison message)
+    for anything else, including an event type that belongs on another topic.
+    """
+    allowed = registered_topic(name).event_models
+    if not allowed:
+        raise ValueError(f"topic {name!r} carries no events (is it a DLQ?)")
+
+    def parse(raw: bytes) -> Envelope[Any]:
+        return parse_event(raw, allowed=allowed)
 
     return parse

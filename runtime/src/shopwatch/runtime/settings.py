@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shopwatch.schemas.topics import with_prefix
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -75,8 +77,7 @@ class RuntimeSettings(BaseSettings):
 
     def topic(self, name: str) -> str:
         """The physical topic for a logical name, with this deployment's prefix."""
-        # TODO(contract): switch to shopwatch.schemas.topics.with_prefix once it lands.
-        return f"{self.topic_prefix}{name}"
+        return with_prefix(name, self.topic_prefix)
 
     @property
     def database_name(self) -> str:
