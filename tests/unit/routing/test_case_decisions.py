@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from shopwatch.routing.case import (
+    CaseState,
     CaseStatusChanged,
     add_evidence,
     apply_force_update,
@@ -33,7 +34,7 @@ def submitted(**report_changes: object) -> ReportSubmitted:
     return event.model_copy(update={"report": report})
 
 
-def routed_case():  # type: ignore[no-untyped-def]
+def routed_case() -> CaseState:
     event = submitted()
     return open_case(empty_case(event.report_id), event, NOW).state
 
