@@ -116,7 +116,8 @@ def test_matching_and_prolific_raise_priority() -> None:
 
 
 def force_update(kind: UpdateKind, force: str = "durham", **fields: object) -> ForceUpdate:
-    return ForceUpdate(case_id="c", force=force, kind=kind, updated_at=NOW, **fields)
+    body = {"case_id": "c", "force": force, "kind": kind, "updated_at": NOW, **fields}
+    return ForceUpdate.model_validate(body)
 
 
 def test_force_update_moves_status_and_announces_it() -> None:
