@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 from shopwatch.routing.case import (
     CaseState,
-    CaseStatusChanged,
     add_evidence,
     apply_force_update,
     apply_matching,
@@ -16,6 +15,7 @@ from shopwatch.schemas.case_status import CaseStatus
 from shopwatch.schemas.enums import IcCode, Priority, PriorityReasonCode, UpdateKind
 from shopwatch.schemas.events import (
     CaseRouted,
+    CaseStatusChanged,
     EvidenceStored,
     ForceUpdate,
     MatchingCompleted,
