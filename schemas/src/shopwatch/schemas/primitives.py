@@ -111,8 +111,8 @@ Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 MediaType = Annotated[
     str,
     StringConstraints(
-        max_length=127,
-        pattern=r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}$",
+        max_length=255,
+        pattern=r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$",
     ),
 ]
 """A lower-case IANA media type without parameters, e.g. ``video/mp4``."""

@@ -131,7 +131,9 @@ def _load(raw: bytes | bytearray | str | Mapping[str, Any]) -> dict[str, Any]:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise EventDecodeError(f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
     try:
-        data = json.loads(raw)
+        # Decode explicitly: json.loads would guess UTF-16/32 from a byte-order mark.
+        text = raw if isinstance(raw, str) else bytes(raw).decode("utf-8")
+        data = json.loads(text)
     except UnicodeDecodeError as error:
         raise EventDecodeError(f"message is not UTF-8: {error}") from error
     except json.JSONDecodeError as error:
