@@ -96,7 +96,8 @@ def test_every_status_is_reachable_from_submitted_and_can_reach_closed() -> None
     for status in CaseStatus:
         if status in (S.SUBMITTED, S.UNROUTABLE):
             continue  # routing's own states: closed only after routing
-        seen, stack = {status}, [status]
+        seen: set[CaseStatus] = {status}
+        stack: list[CaseStatus] = [status]
         while stack:
             for after in TRANSITIONS[stack.pop()]:
                 if after not in seen:
