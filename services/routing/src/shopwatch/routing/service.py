@@ -1,0 +1,132 @@
+"""Routing's use cases: one per consumed event. Load the case, decide (pure), save with
+the announcing events in the same write, retry on a concurrent save."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shopwatch.routing import metrics
+from shopwatch.routing.adapters.mongo_cases import ConcurrentUpdate, MongoCases
+from shopwatch.routing.case import (
+    CaseState,
+    Decision,
+    add_evidence,
+    apply_force_update,
+    apply_matching,
+    empty_case,
+    mark_prolific,
+    open_case,
+)
+from shopwatch.routing.force_choice import choose_force
+from shopwatch.runtime.outbox import OutboxMessage
+from shopwatch.runtime.retry import PoisonMessage, TransientError
+from shopwatch.schemas.case_status import CaseStatus
+from shopwatch.schemas.envelope import Envelope
+from shopwatch.schemas.events import (
+    CaseRouted,
+    EvidenceStored,
+    ForceUpdate,
+    MatchingCompleted,
+    ProlificOffenderFlagged,
+    ReportSubmitted,
+)
+from shopwatch.schemas.registry import make_envelope
+
+log = logging.getLogger(__name__)
+PRODUCER = "routing"
+MAX_CONFLICT_RETRIES = 10
+
+
+class UpdateRefused(PoisonMessage):
+    """A force update that must not be applied; it goes to the DLQ with this reason."""
+
+
+@dataclass
+class RoutingService:
+    cases: MongoCases
+    topic: Callable[[str], str]
+    nudge_relay: Callable[[], None]
+    # Publishes an operator-visible copy of an unroutable report to the DLQ.
+    report_unroutable: Callable[[Envelope[ReportSubmitted], str], Awaitable[None]]
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    async def on_report_submitted(self, event: Envelope[ReportSubmitted]) -> None:
+        submitted = event.payload
+        choice = choose_force(submitted.store)
+        if choice.force is None:
+            # DLQ entry first: if we crash before saving, the redelivery repeats it
+            # (a harmless duplicate in the DLQ); the other order could lose it.
+            await self.report_unroutable(event, choice.explanation)
+        decision = await self._apply(
+            submitted.report_id, event, lambda s: open_case(s, submitted, self.clock())
+        )
+        if decision.state.status == CaseStatus.UNROUTABLE and decision.announcements:
+            metrics.UNROUTABLE.inc()
+            log.warning("report is unroutable: %s", decision.state.unroutable_reason)
+        elif decision.state.force and decision.announcements:
+            metrics.CASES_ROUTED.labels(decision.state.force).inc()
+            delay = (self.clock() - submitted.submitted_at).total_seconds()
+            metrics.SUBMISSION_TO_FORCE.observe(max(0.0, delay))
+
+    async def on_evidence_stored(self, event: Envelope[EvidenceStored]) -> None:
+        stored = event.payload
+        await self._apply(stored.report_id, event, lambda s: add_evidence(s, stored, self.clock()))
+
+    async def on_matching_completed(self, event: Envelope[MatchingCompleted]) -> None:
+        completed = event.payload
+        await self._apply(
+            completed.case_id, event, lambda s: apply_matching(s, completed, self.clock())
+        )
+
+    async def on_prolific_flagged(self, event: Envelope[ProlificOffenderFlagged]) -> None:
+        flagged = event.payload
+        own = [ref.case_id for ref in flagged.linked_cases if ref.force == flagged.force]
+        for case_id in await self.cases.cases_of_force(flagged.force, own):
+            await self._apply(case_id, event, lambda s: mark_prolific(s, flagged, self.clock()))
+
+    async def on_force_update(self, event: Envelope[ForceUpdate], topic_force: str) -> None:
+        update = event.payload
+        await self._apply(
+            update.case_id,
+            event,
+            lambda s: apply_force_update(s, update, topic_force, self.clock()),
+        )
+        metrics.UPDATES_APPLIED.labels(topic_force, str(update.kind)).inc()
+
+    async def _apply(
+        self,
+        case_id: str,
+        event: Envelope[Any],
+        decide: Callable[[CaseState], Decision],
+    ) -> Decision:
+        event_id = str(event.event_id)
+        for _ in range(MAX_CONFLICT_RETRIES):
+            loaded = await self.cases.load(case_id)
+            if loaded is not None and event_id in loaded.applied_events:
+                return Decision(loaded.state)  # applied before a crash; nothing to redo
+            state = loaded.state if loaded else empty_case(case_id)
+            decision = decide(state)
+            if decision.refusal:
+                force = getattr(event.payload, "force", "unknown")
+                metrics.UPDATES_REFUSED.labels(force).inc()
+                raise UpdateRefused(decision.refusal)
+            messages = [self._message(case_id, a.topic, a.event) for a in decision.announcements]
+            try:
+                await self.cases.save(loaded, decision.state, event_id, messages)
+            except ConcurrentUpdate:
+                continue
+            for announcement in decision.announcements:
+                if isinstance(announcement.event, CaseRouted):
+                    metrics.CASE_PACKAGES.labels(announcement.event.force).inc()
+            if messages:
+                self.nudge_relay()
+            return decision
+        raise TransientError(f"case {case_id}: too many concurrent updates")
+
+    def _message(self, case_id: str, logical_topic: str, payload: Any) -> OutboxMessage:
+        envelope = make_envelope(payload, producer=PRODUCER, correlation_id=case_id)
+        return OutboxMessage(envelope, self.topic(logical_topic), key=payload.key())
