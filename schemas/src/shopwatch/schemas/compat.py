@@ -34,7 +34,7 @@ class _Walker:
         self.old_doc = old_doc
         self.new_doc = new_doc
         self.problems: list[str] = []
-        self._seen: set[tuple[str, str, str]] = set()
+        self._seen: set[tuple[str, str]] = set()
 
     def _resolve(self, node: Schema, doc: Schema) -> tuple[Schema, str | None]:
         ref = node.get("$ref")
@@ -66,7 +66,9 @@ class _Walker:
         old_r, old_ref = self._resolve(old, self.old_doc)
         new_r, new_ref = self._resolve(new, self.new_doc)
         if old_ref is not None or new_ref is not None:
-            marker = (old_ref or "", new_ref or "", path)
+            # Each pair of definitions is compared once: a changed definition is reported
+            # at the first path that reaches it, and recursive schemas terminate.
+            marker = (old_ref or "", new_ref or "")
             if marker in self._seen:
                 return
             self._seen.add(marker)
