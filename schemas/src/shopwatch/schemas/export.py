@@ -210,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     written, breaking = write(out, allow_breaking=args.allow_breaking)
     if breaking and not args.allow_breaking:
-        print("refusing to write: these changes are not additive (a v1 must only grow):")
+        print(
+            "refusing to write: these changes are not additive (a v1 must only grow):",
+            file=sys.stderr,
+        )
         for path, lines in breaking.items():
             for line in lines:
                 print(f"  {path}: {line}", file=sys.stderr)
