@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
+from aiokafka import AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
 from aiokafka.errors import (  # type: ignore[import-untyped]
     KafkaConnectionError,
     KafkaError,
@@ -68,3 +68,19 @@ def idempotent_producer(
         **options,
     )
     return producer
+
+
+def partition_highwater(consumer: object, topic: str, partition: int) -> int | None:
+    """The high watermark the consumer last saw for a partition, without a request.
+
+    aiokafka keeps it from the last fetch response; None when unknown (no fetch yet, the
+    partition was revoked, or the object is a test double without the method).
+    """
+    highwater = getattr(consumer, "highwater", None)
+    if highwater is None:
+        return None
+    try:
+        value = highwater(TopicPartition(topic, partition))
+    except Exception:  # revoked between the fetch and now
+        return None
+    return int(value) if value is not None else None

@@ -1,0 +1,115 @@
+"""Connects an `IdempotentConsumer` to a FastStream Kafka subscriber.
+
+- `AckPolicy.MANUAL`: FastStream 0.7 commits nothing by itself; the offset is committed
+  (`ack`) only once the consumer has processed, skipped or dead-lettered the message.
+  On Kafka a REJECT would commit like an ACK, so the DLQ is published on purpose by the
+  consumer, never left to the framework.
+- A halted consumer `nack`s: the partition is rewound to the message, nothing is
+  committed, and the subscriber is stopped, so the message is read again after a fix.
+- The decoder hands the handler the raw bytes, so a body that is not even JSON reaches
+  our parser (and the DLQ) instead of failing inside FastStream.
+- `auto_offset_reset="earliest"`: a new consumer group starts at the beginning of the
+  topic; "latest" would silently skip events published before its first commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.subscriber.usecase import LogicSubscriber
+from faststream.message import StreamMessage
+from faststream.middlewares import AckPolicy
+
+from shopwatch.runtime.consumer import IdempotentConsumer, Outcome, ReceivedRecord
+from shopwatch.runtime.dlq import DeadLetter
+from shopwatch.runtime.kafka_clients import partition_highwater
+from shopwatch.runtime.metrics import CONSUMER_LAG
+
+log = logging.getLogger(__name__)
+
+
+class BrokerDeadLetterPublisher:
+    """Publishes dead letters with the service's broker (acks=all, idempotent)."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.broker = broker
+
+    async def publish(self, letter: DeadLetter) -> None:
+        await self.broker.publish(
+            letter.value,
+            letter.topic,
+            key=letter.key,
+            headers=letter.headers,
+        )
+
+
+async def _raw_body(message: StreamMessage[Any]) -> bytes:
+    return message.body
+
+
+def subscribe(
+    broker: KafkaBroker,
+    consumer: IdempotentConsumer[Any, Any],
+    **subscriber_options: Any,
+) -> LogicSubscriber[Any]:
+    """Register `consumer` on `broker`; it starts with `broker.start()`."""
+    options: dict[str, Any] = {"auto_offset_reset": "earliest", **subscriber_options}
+    subscriber: LogicSubscriber[Any] = broker.subscriber(
+        consumer.topic,
+        group_id=consumer.group,
+        ack_policy=AckPolicy.MANUAL,
+        decoder=_raw_body,
+        **options,
+    )
+    lag_by_partition: dict[int, int] = {}
+    stop_tasks: set[asyncio.Task[None]] = set()
+
+    def stop_subscriber() -> None:
+        # Not awaited here: stop() waits for the message being handled (this one) to
+        # finish, so awaiting it from inside the handler would wait for itself.
+        task = asyncio.create_task(subscriber.stop(), name=f"stop-consumer-{consumer.topic}")
+        stop_tasks.add(task)
+        task.add_done_callback(stop_tasks.discard)
+
+    consumer.on_halt = stop_subscriber
+
+    async def consume(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        # A non-batch subscriber always gets one record; the tuple is the batch form.
+        assert not isinstance(raw, tuple)
+        record = ReceivedRecord(
+            topic=raw.topic,
+            partition=raw.partition,
+            offset=raw.offset,
+            key=raw.key,
+            value=message.body,
+            headers=dict(message.headers),
+        )
+        outcome = await consumer.process(record)
+        if outcome in (Outcome.HALTED, Outcome.REDELIVER):
+            await message.nack()
+        else:
+            await message.ack()
+        _update_lag(message, record, lag_by_partition, consumer)
+
+    consume.__name__ = consume.__qualname__ = f"consume_{consumer.topic}_{consumer.group}"
+    subscriber(consume)
+    return subscriber
+
+
+def _update_lag(
+    message: Any,
+    record: ReceivedRecord,
+    lag_by_partition: dict[int, int],
+    consumer: IdempotentConsumer[Any, Any],
+) -> None:
+    # Cheap enough for every message: the client already holds the high watermark.
+    highwater = partition_highwater(message.consumer, record.topic, record.partition)
+    if highwater is None:
+        return
+    lag_by_partition[record.partition] = max(0, highwater - record.offset - 1)
+    CONSUMER_LAG.labels(consumer.topic, consumer.group).set(sum(lag_by_partition.values()))
