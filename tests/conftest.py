@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The repository root holds `deploy` (the local stack), which some tests import.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
 STACK_ENV_FILE = REPO_ROOT / ".cache" / "local" / "stack.env"
 START_HINT = "no servers for integration tests: run `make stack-up` (or start Docker) first"
 SERVER_MARKERS = ("integration", "e2e")
