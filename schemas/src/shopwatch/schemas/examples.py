@@ -360,13 +360,22 @@ _DEFAULT_PRODUCERS = {
 }
 
 
+_TIME_FIELDS = (
+    "submitted_at",
+    "stored_at",
+    "rejected_at",
+    "completed_at",
+    "routed_at",
+    "updated_at",
+    "changed_at",
+    "flagged_at",
+)
+
+
 def _occurred(payload: Event) -> datetime:
-    for name in ("submitted_at", "stored_at", "rejected_at", "completed_at", "routed_at"):
+    """The envelope time of an example: the payload's own event time where it has one."""
+    for name in _TIME_FIELDS:
         value: Any = getattr(payload, name, None)
         if isinstance(value, datetime):
             return value
-    for name in ("updated_at", "changed_at", "flagged_at"):
-        value = getattr(payload, name, None)
-        if isinstance(value, datetime):
-            return value
-    return T0 + timedelta(hours=1)
+    return T0 + timedelta(hours=1)  # MatchingRequested: the envelope's time is its time

@@ -39,8 +39,6 @@ class Contract(BaseModel):
         extra="forbid",
         frozen=True,
         str_strip_whitespace=True,
-        validate_default=False,
-        use_enum_values=False,
     )
 
 
