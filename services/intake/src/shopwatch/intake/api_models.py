@@ -87,3 +87,8 @@ class ReportPage(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: Any
+
+
+class Identity(BaseModel):
+    retailer_id: str
+    key_id: str

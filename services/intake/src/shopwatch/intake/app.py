@@ -9,7 +9,7 @@ from shopwatch.intake.adapters.mongo_reports import MongoReports
 from shopwatch.intake.adapters.mongo_tenants import MongoTenants
 from shopwatch.intake.config import IntakeSettings
 from shopwatch.intake.consumers import on_case_status_changed
-from shopwatch.intake.handlers import router
+from shopwatch.intake.handlers import identity_router, router
 from shopwatch.intake.idempotency import InvalidIdempotencyKey
 from shopwatch.intake.limits import BodySizeLimit
 from shopwatch.intake.pagination import InvalidCursor
@@ -39,6 +39,7 @@ def configure_http(app: FastAPI, settings: IntakeSettings, intake: IntakeService
     app.state.intake = intake
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.include_router(router)
+    app.include_router(identity_router)
     app.add_middleware(
         BodySizeLimit,
         limit_for_path=lambda path: (

@@ -14,18 +14,20 @@ from shopwatch.intake.api_models import (
     BatchResponse,
     ErrorBody,
     FieldError,
+    Identity,
     ReportAccepted,
     ReportPage,
     ReportSummary,
     ReportView,
 )
-from shopwatch.intake.auth import caller_with_quota, charge_quota, require_json
+from shopwatch.intake.auth import caller_with_quota, charge_quota, current_caller, require_json
 from shopwatch.intake.idempotency import fingerprint, validate_key
 from shopwatch.intake.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor
 from shopwatch.intake.service import BatchItem, Caller, IntakeService
 from shopwatch.schemas.report import Report
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
+identity_router = APIRouter(prefix="/v1", tags=["identity"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 415, 429)
@@ -125,6 +127,16 @@ async def list_reports(
         reports=[ReportSummary(report_id=r["_id"], **{k: r[k] for k in _SUMMARY}) for r in rows],
         next_cursor=next_cursor,
     )
+
+
+@identity_router.get(
+    "/me",
+    response_model=Identity,
+    responses=ERRORS,
+    summary="Who this API key belongs to (other services use it to check retailer keys)",
+)
+async def who_am_i(caller: Annotated[Caller, Depends(current_caller)]) -> Identity:
+    return Identity(retailer_id=caller.retailer_id, key_id=caller.key_id)
 
 
 _VIEW = {"reference", "store_id", "status", "submitted_at", "report", "store", "timeline"}
