@@ -172,6 +172,12 @@ def test_postcode_parts() -> None:
         ("LA9 4AA", "cumbria"),
         ("HP1 1AA", "hertfordshire"),
         ("HP20 1AA", "thames-valley"),
+        ("L39 2AA", "lancashire"),  # Ormskirk
+        ("CB8 7AA", "suffolk"),  # Newmarket
+        ("TN34 1AA", "sussex"),  # Hastings
+        ("RG21 7AA", "hampshire"),  # Basingstoke
+        ("KT1 1AA", "metropolitan"),  # Kingston
+        ("KT22 7AA", "surrey"),  # Leatherhead
     ],
 )
 def test_default_force_pairs(postcode: str, force: str) -> None:

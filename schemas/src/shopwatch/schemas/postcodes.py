@@ -313,7 +313,7 @@ DISTRICT_OVERRIDES: MappingProxyType[str, str] = MappingProxyType(
         # Bournemouth area: New Forest (Hampshire).
         **_districts("hampshire", "BH24", "BH25"),
         # Cambridge area: Haverhill (Suffolk), Saffron Walden (Essex).
-        "CB9": "suffolk",
+        **_districts("suffolk", "CB8", "CB9"),  # Newmarket, Haverhill
         **_districts("essex", "CB10", "CB11"),
         # Chester area: Flintshire (North Wales) and the Wirral (Merseyside).
         **_districts("north-wales", "CH5", "CH6", "CH7", "CH8"),
@@ -327,14 +327,14 @@ DISTRICT_OVERRIDES: MappingProxyType[str, str] = MappingProxyType(
         # Coventry area: Warwickshire towns, Market Bosworth (Leicestershire).
         **_districts(
             "warwickshire",
-            *_range("CV", 7, 12),
+            *_range("CV", 8, 12),
             *_range("CV", 21, 23),
             *_range("CV", 31, 37),
             "CV47",
         ),
         "CV13": "leicestershire",
         # Dartford area: the London Borough of Bexley (Metropolitan).
-        **_districts("metropolitan", "DA5", "DA6", "DA7", "DA8", "DA14", "DA15", "DA16", "DA17"),
+        **_districts("metropolitan", "DA5", "DA6", "DA7", "DA8", *_range("DA", 14, 18)),
         # Derby area: Burton upon Trent (Staffordshire).
         **_districts("staffordshire", "DE13", "DE14", "DE15"),
         # Durham area: Houghton-le-Spring and Hetton (City of Sunderland).
@@ -384,7 +384,7 @@ DISTRICT_OVERRIDES: MappingProxyType[str, str] = MappingProxyType(
         # Ilford area: Epping Forest (Essex).
         **_districts("essex", "IG7", "IG9", "IG10"),
         # Ipswich area: south Norfolk and Breckland (Norfolk).
-        **_districts("norfolk", "IP20", "IP21", "IP22", "IP24", "IP25", "IP26"),
+        **_districts("norfolk", "IP20", "IP21", "IP22", "IP24", "IP25"),
         # Kingston area: the Royal Borough of Kingston and Sutton (Metropolitan).
         **_districts("metropolitan", "KT1", "KT2", "KT3", "KT4", "KT5", "KT6", "KT9"),
         # Lancaster area: South Lakeland and Furness (Cumbria).
@@ -399,8 +399,13 @@ DISTRICT_OVERRIDES: MappingProxyType[str, str] = MappingProxyType(
         "NP8": "dyfed-powys",
         # Norwich area: Lowestoft and Beccles (Suffolk).
         **_districts("suffolk", "NR32", "NR33", "NR34"),
-        # Oldham area: Todmorden (West Yorkshire).
+        # Oldham area: Bacup (Lancashire), Todmorden (West Yorkshire).
+        "OL13": "lancashire",
         "OL14": "west-yorkshire",
+        # Liverpool area: Ormskirk and Burscough (West Lancashire).
+        **_districts("lancashire", "L39", "L40"),
+        # Gloucester area: Badminton (South Gloucestershire).
+        "GL9": "avon-and-somerset",
         # Peterborough area: Oundle (Northamptonshire), south Lincolnshire, west Norfolk.
         "PE8": "northamptonshire",
         **_districts("lincolnshire", *_range("PE", 9, 12), *_range("PE", 20, 25)),
@@ -444,7 +449,7 @@ DISTRICT_OVERRIDES: MappingProxyType[str, str] = MappingProxyType(
         # Galashiels area: Berwick-upon-Tweed (Northumbria).
         "TD15": "northumbria",
         # Tonbridge area: East Sussex (Sussex).
-        **_districts("sussex", "TN6", "TN7", *_range("TN", 19, 22), *_range("TN", 31, 40)),
+        **_districts("sussex", "TN5", "TN6", "TN7", *_range("TN", 19, 22), *_range("TN", 31, 40)),
         # Teesside area: Sedgefield and east Durham (Durham); Stokesley (North Yorkshire).
         **_districts("durham", "TS21", "TS28", "TS29"),
         "TS9": "north-yorkshire",
