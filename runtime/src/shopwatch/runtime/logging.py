@@ -107,11 +107,9 @@ class Redactor:
 
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
-_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None))) | {
-    "message",
-    "asctime",
-    "taskName",
-}
+# uvicorn's `color_message` (the message again, with ANSI colours) is noise in JSON.
+_RECORD_ATTRS = vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None))
+_STANDARD_ATTRS = frozenset(_RECORD_ATTRS) | {"message", "asctime", "taskName", "color_message"}
 
 
 class RedactingFilter(logging.Filter):

@@ -184,7 +184,13 @@ class Service(Generic[SettingsT]):
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            # Half-started (e.g. Kafka unreachable): release what did start, then fail
+            # the start-up so the supervisor restarts the process.
+            await self.stop()
+            raise
         try:
             yield
         finally:
