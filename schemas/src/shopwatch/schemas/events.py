@@ -179,7 +179,11 @@ class LinkDecision(Contract):
 
 
 class ReportSubmitted(Event):
-    """Intake accepted a report (published through intake's outbox)."""
+    """Intake accepted a report (published through intake's outbox).
+
+    It carries the offenders' IC codes so routing can pass them to the owning force;
+    every other consumer (evidence, notify) must not keep them (``strip_sensitive``).
+    """
 
     EVENT_TYPE: ClassVar[str] = "report.submitted"
     KEY_FIELD: ClassVar[str] = "report_id"
