@@ -1,0 +1,69 @@
+"""Routing's wiring: the case store, the use cases and one consumer per consumed topic."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from faststream.kafka import KafkaBroker
+
+from shopwatch.routing.adapters.mongo_cases import MongoCases
+from shopwatch.routing.config import RoutingSettings
+from shopwatch.routing.consumers import (
+    ForceTopic,
+    on_evidence_stored,
+    on_force_update,
+    on_matching_completed,
+    on_prolific_flagged,
+    on_report_submitted,
+)
+from shopwatch.routing.service import RoutingService
+from shopwatch.runtime.dlq import H_ERROR_MESSAGE, H_REASON, dlq_topic
+from shopwatch.runtime.service_main import Service
+from shopwatch.schemas.envelope import Envelope
+from shopwatch.schemas.events import ReportSubmitted
+from shopwatch.schemas.forces import FORCE_SLUGS
+from shopwatch.schemas.topics import (
+    EVIDENCE_STORED,
+    MATCHING_COMPLETED,
+    OFFENDERS_PROLIFIC_FLAGGED,
+    REPORTS_SUBMITTED,
+    ForceTopicKind,
+    force_topic,
+)
+
+
+def wire(service: Service[RoutingSettings]) -> None:
+    settings = service.settings
+    cases = MongoCases(service.db)
+    routing = RoutingService(
+        cases=cases,
+        topic=settings.topic,
+        nudge_relay=service.nudge_outbox,
+        report_unroutable=_unroutable_reporter(service.broker, settings.topic(REPORTS_SUBMITTED)),
+    )
+    service.on_startup(cases.ensure_indexes)
+    service.outbox(cases.collection)
+    service.consume(REPORTS_SUBMITTED, on_report_submitted, routing)
+    service.consume(EVIDENCE_STORED, on_evidence_stored, routing)
+    service.consume(MATCHING_COMPLETED, on_matching_completed, routing)
+    service.consume(OFFENDERS_PROLIFIC_FLAGGED, on_prolific_flagged, routing)
+    for slug in FORCE_SLUGS:
+        service.consume(
+            force_topic(slug, ForceTopicKind.UPDATES), on_force_update, ForceTopic(routing, slug)
+        )
+
+
+def _unroutable_reporter(
+    broker: KafkaBroker, reports_topic: str
+) -> Callable[[Envelope[ReportSubmitted], str], Awaitable[None]]:
+    """Puts a copy of an unroutable report on the reports DLQ, where operators look."""
+
+    async def report(event: Envelope[ReportSubmitted], explanation: str) -> None:
+        await broker.publish(
+            event.model_dump_json().encode(),
+            dlq_topic(reports_topic),
+            key=event.payload.report_id.encode(),
+            headers={H_REASON: "unroutable", H_ERROR_MESSAGE: explanation},
+        )
+
+    return report
