@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -172,14 +173,38 @@ _containers = _Containers()
 _stack: StackEnv | None = None
 
 
+def _unreachable(stack: StackEnv) -> str | None:
+    """The first server that does not accept a TCP connection, as `name host:port`."""
+    mongo_host = re.sub(r"^mongodb://([^@/]*@)?", "", stack.mongo_url).split("/")[0].split(",")[0]
+    endpoints = {
+        "Kafka": stack.kafka_bootstrap.split(",")[0],
+        "MongoDB": mongo_host if ":" in mongo_host else f"{mongo_host}:27017",
+        "S3": stack.s3_endpoint,
+        "SMTP": f"{stack.smtp_host}:{stack.smtp_port}",
+    }
+    for name, address in endpoints.items():
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=2).close()
+        except (OSError, ValueError):
+            return f"{name} {address}"
+    return None
+
+
 def _resolve_stack() -> StackEnv:
     environ = dict(os.environ)
+    found: StackEnv | None = None
     if all(environ.get(key) for key in REQUIRED):
-        return StackEnv.from_environ(environ, "environment")
-    if STACK_ENV_FILE.exists():
+        found = StackEnv.from_environ(environ, "environment")
+    elif STACK_ENV_FILE.exists():
         merged = {**_read_env_file(STACK_ENV_FILE), **{k: v for k, v in environ.items() if v}}
         if all(merged.get(key) for key in REQUIRED):
-            return StackEnv.from_environ(merged, str(STACK_ENV_FILE))
+            found = StackEnv.from_environ(merged, str(STACK_ENV_FILE))
+    if found is not None:
+        down = _unreachable(found)
+        if down is not None:
+            raise LookupError(f"{down} (from {found.source}) is not reachable: run `make stack-up`")
+        return found
     if _Containers.docker_answers():
         started = _containers.start()
         os.environ.update(started)

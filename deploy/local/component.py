@@ -19,6 +19,17 @@ class Component(ABC):
     def marker(self) -> str:
         """A string in the command line of the running process (guards against pid reuse)."""
 
+    def needs(self) -> None:
+        """Raise StackError (one line: what to install) if a prerequisite is missing."""
+        return None
+
+    def preflight(self) -> None:
+        """Before anything starts: prerequisites present, ports free (unless already ours)."""
+        if self.pid() is not None:
+            return
+        self.needs()
+        process.ensure_ports_free(self.name, HOST, self.ports)
+
     def install(self) -> None:
         """Install what is missing into the cache; a no-op when it is there already."""
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 
-from deploy.local import gobuild
+from deploy.local import gobuild, process
 from deploy.local.component import Component
 from deploy.local.config import (
     BIN,
@@ -28,6 +28,10 @@ class FerretDB(Component):
     @property
     def marker(self) -> str:
         return str(BIN / "ferretdb")
+
+    def needs(self) -> None:
+        if not gobuild.binary_ok(BIN / "ferretdb", MODULE, VERSION):
+            process.require_tool("go", gobuild.GO_HINT)
 
     def install(self) -> None:
         # `go install .../cmd/ferretdb@v1.24.2` builds a binary that panics at start: its

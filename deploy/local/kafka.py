@@ -127,6 +127,19 @@ class Kafka(Component):
     def _classpath(self) -> str:
         return f"{KAFKA_LIBS}/*"
 
+    def _libs_ok(self) -> bool:
+        digest = hashlib.sha256(POM.read_bytes()).hexdigest()
+        return (
+            LIBS_STAMP.exists()
+            and LIBS_STAMP.read_text().strip() == digest
+            and (KAFKA_LIBS / f"kafka_2.13-{VERSION}.jar").exists()
+        )
+
+    def needs(self) -> None:
+        self._java()
+        if not self._libs_ok():
+            process.require_tool("mvn", MVN_HINT)
+
     def install(self) -> None:
         self._java()
         digest = hashlib.sha256(POM.read_bytes()).hexdigest()
@@ -144,8 +157,8 @@ class Kafka(Component):
             f"kafka: fetching Kafka {VERSION} jars from Maven Central",
             [
                 mvn,
-                "-B",
-                "-q",
+                "--batch-mode",
+                "-Dstyle.color=never",
                 "-f",
                 str(POM),
                 "dependency:copy-dependencies",

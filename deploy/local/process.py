@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -298,4 +299,9 @@ def _last_line(log: Path) -> str:
             lines = handle.read().decode(errors="replace").strip().splitlines()
     except OSError:
         return ""
-    return lines[-1][:120] if lines else "(no output yet)"
+    cleaned = [_ANSI.sub("", line).strip() for line in lines]
+    cleaned = [line for line in cleaned if line]
+    return cleaned[-1][:120] if cleaned else "(no output yet)"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

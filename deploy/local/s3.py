@@ -6,7 +6,7 @@ import os
 import urllib.error
 import urllib.request
 
-from deploy.local import gobuild
+from deploy.local import gobuild, process
 from deploy.local.component import Component
 from deploy.local.config import BIN, HOST, S3_DATA, S3_PORT, load_secrets
 
@@ -23,6 +23,10 @@ class VersityGW(Component):
     @property
     def marker(self) -> str:
         return str(BIN / "versitygw")
+
+    def needs(self) -> None:
+        if not gobuild.binary_ok(BIN / "versitygw", MODULE, VERSION):
+            process.require_tool("go", gobuild.GO_HINT)
 
     def install(self) -> None:
         gobuild.go_install("versitygw", PACKAGE, MODULE, VERSION)

@@ -25,6 +25,8 @@ def cmd_up(_: argparse.Namespace) -> int:
     config.ensure_dirs()
     config.load_secrets()
     for component in components():
+        component.preflight()
+    for component in components():
         component.up()
     path = config.write_stack_env()
     process.say(f"stack is up in {time.monotonic() - start:.1f}s; endpoints in {path}")
