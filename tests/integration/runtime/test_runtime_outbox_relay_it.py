@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+from aiokafka.errors import KafkaTimeoutError  # type: ignore[import-untyped]
 from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -321,3 +322,68 @@ async def test_pending_gauges_while_kafka_is_unreachable(
     assert REGISTRY.get_sample_value("shopwatch_outbox_pending", labels) == 3
     age = REGISTRY.get_sample_value("shopwatch_outbox_oldest_pending_age_seconds", labels)
     assert age is not None and 0.25 <= age < 30
+
+
+class FlakyProducer:
+    """Fails the n-th send (delivery error), passes everything else to the real one."""
+
+    def __init__(self, inner: ManagedProducer, fail_on: int) -> None:
+        self.inner = inner
+        self.fail_on = fail_on
+        self.calls = 0
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[Any]:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            failed.set_exception(KafkaTimeoutError("delivery timed out"))
+            return failed
+        return await self.inner.send(topic, value=value, key=key, headers=headers)
+
+
+async def test_failed_delivery_keeps_the_rest_pending_and_retries(
+    settings: RuntimeSettings,
+    database: AsyncDatabase[Doc],
+    producer: ManagedProducer,
+    topics: Any,
+    read_topic: Any,
+    eventually: Any,
+) -> None:
+    topic = settings.topic("pings.v1")
+    await topics(topic)
+    coll = collection_for(database)
+    messages = [msg(topic, "C-1", n) for n in (1, 2, 3)]
+    await coll.insert_one({"_id": "C-1", **outbox_fields(messages)})
+    first, second, third = (str(m.envelope.event_id) for m in messages)
+
+    relay = OutboxRelay([coll], FlakyProducer(producer, fail_on=2), poll_interval_s=0.1)
+    await relay.start()
+    try:
+
+        async def drained() -> bool:
+            return await pending_count(coll) == 0
+
+        await eventually(drained, what="outbox drained after the retry")
+        records = await read_topic(topic, expect=3, settle_s=0.5)
+        seen = Counter(json.loads(r.value)["event_id"] for r in records)
+        # The delivered prefix (the first entry) was cleared and not sent again; the
+        # failed entry and everything after it were retried (dupes are dropped downstream).
+        assert seen[first] == 1
+        assert seen[second] == 1
+        assert seen[third] >= 1
+        assert set(seen) == {first, second, third}
+        assert relay.running, "a failed cycle does not kill the relay"
+        errors = REGISTRY.get_sample_value(
+            "shopwatch_outbox_publish_errors_total", {"collection": coll.name}
+        )
+        assert errors == 1
+    finally:
+        await relay.stop()
