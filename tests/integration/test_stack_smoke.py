@@ -107,13 +107,20 @@ async def test_kafka_topics_are_not_auto_created(stack_env: StackEnv, topic_pref
 
 
 @pytest.fixture
-async def durham_user(stack_env: StackEnv, topic_prefix: str) -> AsyncIterator[tuple[str, str]]:
+def acl_prefix(topic_prefix: str) -> str:
+    """Other tests of the session route real cases to `<topic_prefix>force.durham...`:
+    this test's topics get a prefix of their own."""
+    return f"{topic_prefix}acl{secrets.token_hex(3)}."
+
+
+@pytest.fixture
+async def durham_user(stack_env: StackEnv, acl_prefix: str) -> AsyncIterator[tuple[str, str]]:
     if stack_env.kafka_sasl_bootstrap is None:
         pytest.skip("this stack has no SASL/SCRAM listener (SHOPWATCH_KAFKA_SASL_BOOTSTRAP)")
     conn = AdminConnection(stack_env.kafka_bootstrap)
     user, password = f"smoke-durham-{secrets.token_hex(4)}", secrets.token_urlsafe(18)
     await upsert_scram_user(conn, user, password)
-    await grant_force_access(conn, "durham", user, topic_prefix=topic_prefix)
+    await grant_force_access(conn, "durham", user, topic_prefix=acl_prefix)
     try:
         yield user, password
     finally:
@@ -135,11 +142,11 @@ def force_consumer(stack_env: StackEnv, topic: str, user: str, password: str, gr
 
 
 async def test_force_principal_reads_own_cases_and_is_refused_others(
-    stack_env: StackEnv, topic_prefix: str, durham_user: tuple[str, str]
+    stack_env: StackEnv, acl_prefix: str, durham_user: tuple[str, str]
 ) -> None:
     user, password = durham_user
-    durham = f"{topic_prefix}force.durham.cases.v1"
-    cleveland = f"{topic_prefix}force.cleveland.cases.v1"
+    durham = f"{acl_prefix}force.durham.cases.v1"
+    cleveland = f"{acl_prefix}force.cleveland.cases.v1"
     await create_topics(stack_env.kafka_bootstrap, durham, cleveland)
     producer = AIOKafkaProducer(bootstrap_servers=stack_env.kafka_bootstrap)
     await producer.start()
@@ -149,7 +156,7 @@ async def test_force_principal_reads_own_cases_and_is_refused_others(
     finally:
         await producer.stop()
 
-    group = f"{topic_prefix}force.durham.smoke"
+    group = f"{acl_prefix}force.durham.smoke"
     own = force_consumer(stack_env, durham, user, password, group)
     await own.start()
     try:

@@ -14,10 +14,12 @@ A force `<slug>` gets (all patterns PREFIXED, permission ALLOW):
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import functools
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -273,6 +275,121 @@ class _DeleteAcls(Request[_DeleteAclsRequestV2]):  # type: ignore[misc]
         return request_struct_class(self._filters, {})
 
 
+class _DescribeUserScramCredentialsResponseV0(Response):  # type: ignore[misc]
+    API_KEY = 50
+    API_VERSION = 0
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        ("error_code", Int16),
+        ("error_message", CompactString("utf-8")),
+        (
+            "results",
+            CompactArray(
+                ("user", CompactString("utf-8")),
+                ("error_code", Int16),
+                ("error_message", CompactString("utf-8")),
+                (
+                    "credential_infos",
+                    CompactArray(
+                        ("mechanism", Int8),
+                        ("iterations", Int32),
+                        ("tags", TaggedFields),
+                    ),
+                ),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("tags", TaggedFields),
+    )
+
+
+class _DescribeUserScramCredentialsRequestV0(RequestStruct):  # type: ignore[misc]
+    FLEXIBLE_VERSION = True
+    API_KEY = 50
+    API_VERSION = 0
+    RESPONSE_TYPE = _DescribeUserScramCredentialsResponseV0
+    SCHEMA = Schema(
+        ("users", CompactArray(("name", CompactString("utf-8")), ("tags", TaggedFields))),
+        ("tags", TaggedFields),
+    )
+
+
+class _DescribeUserScramCredentials(Request[_DescribeUserScramCredentialsRequestV0]):  # type: ignore[misc]
+    API_KEY = 50
+
+    def __init__(self, users: list[str]):
+        self._users = users
+
+    def build(self, request_struct_class: type[Any]) -> Any:
+        return request_struct_class([(user, {}) for user in self._users], {})
+
+
+class _DescribeAclsResponseV2(Response):  # type: ignore[misc]
+    API_KEY = 29
+    API_VERSION = 2
+    SCHEMA = Schema(
+        ("throttle_time_ms", Int32),
+        ("error_code", Int16),
+        ("error_message", CompactString("utf-8")),
+        (
+            "resources",
+            CompactArray(
+                ("resource_type", Int8),
+                ("resource_name", CompactString("utf-8")),
+                ("pattern_type", Int8),
+                (
+                    "acls",
+                    CompactArray(
+                        ("principal", CompactString("utf-8")),
+                        ("host", CompactString("utf-8")),
+                        ("operation", Int8),
+                        ("permission_type", Int8),
+                        ("tags", TaggedFields),
+                    ),
+                ),
+                ("tags", TaggedFields),
+            ),
+        ),
+        ("tags", TaggedFields),
+    )
+
+
+class _DescribeAclsRequestV2(RequestStruct):  # type: ignore[misc]
+    FLEXIBLE_VERSION = True
+    API_KEY = 29
+    API_VERSION = 2
+    RESPONSE_TYPE = _DescribeAclsResponseV2
+    SCHEMA = Schema(
+        ("resource_type_filter", Int8),
+        ("resource_name_filter", CompactString("utf-8")),
+        ("pattern_type_filter", Int8),
+        ("principal_filter", CompactString("utf-8")),
+        ("host_filter", CompactString("utf-8")),
+        ("operation", Int8),
+        ("permission_type", Int8),
+        ("tags", TaggedFields),
+    )
+
+
+class _DescribeAcls(Request[_DescribeAclsRequestV2]):  # type: ignore[misc]
+    API_KEY = 29
+
+    def __init__(self, principal: str):
+        self._principal = principal
+
+    def build(self, request_struct_class: type[Any]) -> Any:
+        return request_struct_class(
+            int(ResourceType.ANY),
+            None,
+            int(PatternType.ANY),
+            self._principal,
+            None,
+            int(AclOperation.ANY),
+            int(AclPermission.ANY),
+            {},
+        )
+
+
 # --- connection ----------------------------------------------------------------------------
 
 
@@ -292,7 +409,7 @@ class AdminConnection:
     request_timeout_ms: int = 30_000
 
 
-async def _send(conn: AdminConnection, request: Any) -> Any:
+def _client(conn: AdminConnection) -> Any:
     options: dict[str, Any] = {
         "bootstrap_servers": conn.bootstrap_servers,
         "client_id": "shopwatch-kafka-security",
@@ -303,13 +420,45 @@ async def _send(conn: AdminConnection, request: Any) -> Any:
         options["sasl_mechanism"] = conn.sasl_mechanism
         options["sasl_plain_username"] = conn.sasl_plain_username
         options["sasl_plain_password"] = conn.sasl_plain_password
-    client = AIOKafkaClient(**options)
+    return AIOKafkaClient(**options)
+
+
+async def _send(conn: AdminConnection, request: Any) -> Any:
+    client = _client(conn)
     try:
         await client.bootstrap()
         node_id = client.get_random_node()
         if node_id is None:
             raise KafkaSecurityError(f"no broker reachable at {conn.bootstrap_servers}")
         return await client.send(node_id, request)
+    finally:
+        await client.close()
+
+
+async def _until_every_broker(
+    conn: AdminConnection,
+    make_request: Callable[[], Any],
+    done: Callable[[Any], bool],
+    what: str,
+    limit_s: float,
+) -> None:
+    """Poll every broker until `done(response)`: a change is committed by the controller
+    first and reaches each broker's metadata cache (credentials, authorizer) a moment later;
+    a client that connects in between would be refused."""
+    client = _client(conn)
+    try:
+        await client.bootstrap()
+        deadline = asyncio.get_running_loop().time() + limit_s
+        pending = {broker.nodeId for broker in client.cluster.brokers()}
+        while pending:
+            for node_id in sorted(pending):
+                if done(await client.send(node_id, make_request())):
+                    pending.discard(node_id)
+            if not pending:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise KafkaSecurityError(f"{what} not visible on brokers {sorted(pending)}")
+            await asyncio.sleep(0.1)
     finally:
         await client.close()
 
@@ -338,8 +487,14 @@ async def upsert_scram_user(
     *,
     mechanism: ScramMechanism = "SCRAM-SHA-512",
     iterations: int = 8192,
+    wait_timeout: float = 10.0,
 ) -> None:
-    """Create the SCRAM user, or change its password (the salt is new every time)."""
+    """Create the SCRAM user, or change its password (the salt is new every time).
+
+    Returns once every broker knows a credential of `mechanism` for the user, so a login
+    right after succeeds. (A password *change* of an existing user is not observable that
+    way; allow the brokers a moment before relying on the new password.)
+    """
     if iterations < MIN_ITERATIONS:
         raise ValueError(f"Kafka requires at least {MIN_ITERATIONS} iterations")
     code, _ = _MECHANISMS[mechanism]
@@ -354,6 +509,22 @@ async def upsert_scram_user(
     )
     response = await _send(conn, _AlterUserScramCredentials([], [upsertion]))
     _check(((r[1], r[2]) for r in response.results), f"SCRAM upsert for {user!r}")
+
+    def known(described: Any) -> bool:
+        return any(
+            result[0] == user
+            and result[1] == 0
+            and any(info[0] == code and info[1] == iterations for info in result[3] or [])
+            for result in described.results or []
+        )
+
+    await _until_every_broker(
+        conn,
+        lambda: _DescribeUserScramCredentials([user]),
+        known,
+        f"SCRAM credential of {user!r}",
+        wait_timeout,
+    )
 
 
 async def delete_scram_user(
@@ -380,8 +551,24 @@ def principal_of(user: str) -> str:
     return user if user.startswith("User:") else f"User:{user}"
 
 
-async def create_acls(conn: AdminConnection, bindings: Sequence[AclBinding]) -> None:
-    """Create ACL bindings (creating an existing binding is a no-op for Kafka)."""
+def _acl_key(b: AclBinding) -> tuple[Any, ...]:
+    return (
+        int(b.resource_type),
+        b.resource_name,
+        int(b.pattern_type),
+        b.host,
+        int(b.operation),
+        int(b.permission),
+    )
+
+
+async def create_acls(
+    conn: AdminConnection, bindings: Sequence[AclBinding], *, wait_timeout: float = 10.0
+) -> None:
+    """Create ACL bindings (creating an existing binding is a no-op for Kafka).
+
+    Returns once every broker's authorizer has all of them.
+    """
     creations: list[tuple[Any, ...]] = [
         (
             int(b.resource_type),
@@ -397,6 +584,24 @@ async def create_acls(conn: AdminConnection, bindings: Sequence[AclBinding]) -> 
     ]
     response = await _send(conn, _CreateAcls(creations))
     _check(((r[0], r[1]) for r in response.results), "CreateAcls")
+    for principal in {principal_of(b.principal) for b in bindings}:
+        wanted = {_acl_key(b) for b in bindings if principal_of(b.principal) == principal}
+
+        def has_all(described: Any, wanted: set[tuple[Any, ...]] = wanted) -> bool:
+            seen = {
+                (resource[0], resource[1], resource[2], acl[1], acl[2], acl[3])
+                for resource in described.resources or []
+                for acl in resource[3] or []
+            }
+            return described.error_code == 0 and wanted <= seen
+
+        await _until_every_broker(
+            conn,
+            functools.partial(_DescribeAcls, principal),
+            has_all,
+            f"ACLs of {principal}",
+            wait_timeout,
+        )
 
 
 async def create_prefixed_acls(
