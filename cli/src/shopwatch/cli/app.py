@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
-from shopwatch.cli.output import state
+from shopwatch.cli.output import fail, state
 
 app = typer.Typer(
     name="shopwatch",
@@ -28,4 +31,12 @@ def main() -> None:
     # Imported here so each command module registers itself on the apps above.
     from shopwatch.cli import commands  # noqa: F401
 
-    app()
+    try:
+        app()
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        if os.environ.get("SHOPWATCH_DEBUG") == "1":
+            raise
+        try:
+            fail(f"{type(exc).__name__}: {exc} (set SHOPWATCH_DEBUG=1 for the traceback)")
+        except typer.Exit as exit_:
+            sys.exit(exit_.exit_code)
