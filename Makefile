@@ -40,7 +40,9 @@ stack-status:
 	@$(STACK) status
 
 up: stack-up
+	@$(WITH_STACK_ENV) $(UV) run --frozen python -m deploy.local.demo prepare
 	@$(WITH_STACK_ENV) $(UV) run --frozen python -m deploy.local services-up
+	@$(WITH_STACK_ENV) $(UV) run --frozen python -m deploy.local.demo seed
 
 down:
 	@$(STACK) services-down || true
