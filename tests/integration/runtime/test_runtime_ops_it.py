@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shopwatch.runtime.broker import publish_envelope
 from shopwatch.runtime.codec import envelope_parser
-from shopwatch.runtime.outbox import OutboxMessage, outbox_fields
+from shopwatch.runtime.outbox import PENDING_FILTER, OutboxMessage, outbox_fields
 from shopwatch.runtime.service_main import Service
 from shopwatch.runtime.settings import RuntimeSettings
 from shopwatch.schemas.envelope import Envelope
@@ -108,10 +108,11 @@ async def test_service_wiring_end_to_end(
             correlation_id=event.correlation_id,
             payload=Ping(n=event.payload.n + 1),
         )
+        doc_id = str(event.event_id)
         await pongs.insert_one(
-            {"_id": str(event.event_id), **outbox_fields([OutboxMessage(pong, outbound, "k")])}
+            {"_id": doc_id, **outbox_fields([OutboxMessage(pong, outbound, "k")])}
         )
-        svc.nudge_outbox()
+        svc.notify_outbox(pongs, doc_id)
 
     async def on_pong(event: Envelope[Ping], sink: list[int]) -> None:
         sink.append(event.payload.n)
@@ -142,5 +143,5 @@ async def test_service_wiring_end_to_end(
         assert processed in metrics
         assert "shopwatch_outbox_published_total" in metrics
         assert "shopwatch_received_messages_total" in metrics  # FastStream's, same prefix
-        assert await pongs.count_documents({"outbox_pending_since": {"$exists": True}}) == 0
+        assert await pongs.count_documents(PENDING_FILTER) == 0
     assert not service.relay or not service.relay.running

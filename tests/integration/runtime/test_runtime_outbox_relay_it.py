@@ -26,7 +26,7 @@ from shopwatch.runtime.kafka_clients import ManagedProducer, idempotent_producer
 from shopwatch.runtime.metrics import REGISTRY
 from shopwatch.runtime.outbox import (
     OUTBOX_FIELD,
-    PENDING_SINCE_FIELD,
+    PENDING_FILTER,
     OutboxMessage,
     merge_updates,
     outbox_fields,
@@ -71,7 +71,7 @@ async def crash(_collection: str, _docs: Sequence[Doc]) -> None:
 
 
 async def pending_count(collection: AsyncCollection[Doc]) -> int:
-    return await collection.count_documents({PENDING_SINCE_FIELD: {"$exists": True}})
+    return await collection.count_documents(PENDING_FILTER)
 
 
 @pytest.fixture
@@ -144,8 +144,7 @@ async def test_crash_between_write_and_publish_loses_nothing(
         doc = await coll.find_one({"_id": "C-1"})
         assert doc is not None
         assert doc["status"] == "routed"
-        assert OUTBOX_FIELD not in doc
-        assert PENDING_SINCE_FIELD not in doc
+        assert doc[OUTBOX_FIELD] == []
     finally:
         await relay.stop()
 
@@ -231,15 +230,20 @@ async def test_entries_pushed_during_a_cycle_are_kept(
     expected = await write_cases(coll, topic)
     late = msg(topic, "C-1", 4)
     pushed = asyncio.Event()
+    relays: list[OutboxRelay] = []
 
     async def push_meanwhile(_collection: str, _docs: Sequence[Doc]) -> None:
+        # What a service does while the relay is between send and clear: write, notify.
         if not pushed.is_set():
             pushed.set()
             await coll.update_one({"_id": "C-1"}, outbox_push([late]))
+            relays[0].notify(coll, "C-1")
 
+    # A long poll interval: only the first sweep and the notify can explain delivery.
     relay = OutboxRelay(
-        [coll], producer, poll_interval_s=0.1, hooks=RelayHooks(before_clear=push_meanwhile)
+        [coll], producer, poll_interval_s=30, hooks=RelayHooks(before_clear=push_meanwhile)
     )
+    relays.append(relay)
     await relay.start()
     try:
         records = await read_topic(topic, expect=4, settle_s=1.0)
@@ -254,7 +258,7 @@ async def test_entries_pushed_during_a_cycle_are_kept(
         await relay.stop()
 
 
-async def test_nudge_latency_and_metrics(
+async def test_notify_latency_and_metrics(
     settings: RuntimeSettings,
     database: AsyncDatabase[Doc],
     producer: ManagedProducer,
@@ -262,7 +266,7 @@ async def test_nudge_latency_and_metrics(
     kafka_bootstrap: str,
 ) -> None:
     """Write -> on Kafka, measured by a live consumer; the poll interval is long, so
-    only the nudge can explain a fast delivery."""
+    only the notify can explain a fast delivery."""
     topic = settings.topic("pings.v1")
     await topics(topic)
     coll = collection_for(database)
@@ -270,7 +274,7 @@ async def test_nudge_latency_and_metrics(
     await reader.start()
     reader.assign([TopicPartition(topic, 0)])
     await reader.seek_to_end()
-    relay = OutboxRelay([coll], producer, poll_interval_s=5.0, metrics_interval_s=0.0)
+    relay = OutboxRelay([coll], producer, poll_interval_s=5.0)
     await relay.start()
     latencies: list[float] = []
     try:
@@ -278,7 +282,7 @@ async def test_nudge_latency_and_metrics(
             case_id = f"C-{i}"
             started = time.perf_counter()
             await coll.insert_one({"_id": case_id, **outbox_fields([msg(topic, case_id, i)])})
-            relay.nudge()
+            relay.notify(coll, case_id)
             record = await asyncio.wait_for(reader.getone(), timeout=5)
             latencies.append(time.perf_counter() - started)
             assert record.key == case_id.encode()
@@ -287,9 +291,9 @@ async def test_nudge_latency_and_metrics(
         p99 = latencies[int(len(latencies) * 0.99) - 1]
         print(f"outbox write->kafka latency p50={p50 * 1000:.1f}ms p99={p99 * 1000:.1f}ms")
         # Generous bound (shared CI machines); the figure itself is printed above.
-        assert p99 < 0.25, f"p99 {p99 * 1000:.1f} ms: is the nudge being ignored?"
+        assert p99 < 0.25, f"p99 {p99 * 1000:.1f} ms: is the notify being ignored?"
 
-        await relay.run_once()  # serialised with the loop's cycle; refreshes the gauges
+        await relay.run_once()  # a sweep (gauges) and a publish, serialised with the loop
         labels = {"collection": coll.name}
         assert REGISTRY.get_sample_value("shopwatch_outbox_pending", labels) == 0
         assert REGISTRY.get_sample_value("shopwatch_outbox_oldest_pending_age_seconds", labels) == 0
@@ -305,7 +309,7 @@ async def test_nudge_latency_and_metrics(
 async def test_pending_gauges_while_kafka_is_unreachable(
     settings: RuntimeSettings, database: AsyncDatabase[Doc]
 ) -> None:
-    """With no relay able to publish, the gauges show the backlog and its age."""
+    """A sweep (without publishing) sets the gauges to the backlog and its age."""
     coll = collection_for(database)
     topic = settings.topic("pings.v1")
     await coll.insert_one({"_id": "A", **outbox_fields([msg(topic, "A", 1), msg(topic, "A", 2)])})
@@ -314,10 +318,10 @@ async def test_pending_gauges_while_kafka_is_unreachable(
 
     class NoSend:
         async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
-            raise AssertionError("refresh_metrics must not publish")
+            raise AssertionError("a sweep must not publish")
 
     relay = OutboxRelay([coll], NoSend())
-    await relay.refresh_metrics(coll)
+    assert await relay.sweep(coll) == 3
     labels = {"collection": coll.name}
     assert REGISTRY.get_sample_value("shopwatch_outbox_pending", labels) == 3
     age = REGISTRY.get_sample_value("shopwatch_outbox_oldest_pending_age_seconds", labels)

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from shopwatch.runtime.codec import HEADER_EVENT_ID, HEADER_EVENT_TYPE
 from shopwatch.runtime.outbox import (
     OUTBOX_FIELD,
-    PENDING_SINCE_FIELD,
+    PENDING_FILTER,
     OutboxMessage,
     merge_updates,
     outbox_entry,
@@ -57,13 +57,16 @@ def test_push_appends_all_and_keeps_oldest_marker() -> None:
     entries = update["$push"][OUTBOX_FIELD]["$each"]
     assert [json.loads(e["value"])["payload"]["n"] for e in entries] == [0, 1, 2]
     assert len({e["event_id"] for e in entries}) == 3
-    assert update["$min"] == {PENDING_SINCE_FIELD: NOW.replace(microsecond=123000)}
+    assert {e["created_at"] for e in entries} == {NOW.replace(microsecond=123000)}
+    assert set(update) == {"$push"}, "no other field: the array alone says what is pending"
 
 
 def test_push_converts_to_utc_and_refuses_naive_times() -> None:
     other_zone = NOW.astimezone(timezone(timedelta(hours=5)))
     update = outbox_push([OutboxMessage(envelope(), "t", None)], now=other_zone)
-    assert update["$min"][PENDING_SINCE_FIELD].utcoffset() == timedelta(0)
+    [entry] = update["$push"][OUTBOX_FIELD]["$each"]
+    assert entry["created_at"].utcoffset() == timedelta(0)
+    assert entry["created_at"] == NOW.replace(microsecond=123000)
     with pytest.raises(ValueError, match="timezone-aware"):
         outbox_push([OutboxMessage(envelope(), "t", None)], now=datetime(2025, 1, 1))
 
@@ -75,8 +78,14 @@ def test_push_needs_messages() -> None:
 
 def test_fields_for_insert() -> None:
     fields = outbox_fields([OutboxMessage(envelope(), "t", "k")], now=NOW)
-    assert set(fields) == {OUTBOX_FIELD, PENDING_SINCE_FIELD}
+    assert set(fields) == {OUTBOX_FIELD}
     assert len(fields[OUTBOX_FIELD]) == 1
+
+
+def test_pending_filter_matches_entries_by_their_timestamp() -> None:
+    [(path, condition)] = PENDING_FILTER.items()
+    assert path == f"{OUTBOX_FIELD}.created_at"
+    assert condition["$gte"] <= NOW
 
 
 def test_merge_updates_combines_operators() -> None:
@@ -88,7 +97,6 @@ def test_merge_updates_combines_operators() -> None:
     assert merged["$set"] == {"status": "routed", "force": "durham"}
     assert merged["$inc"] == {"version": 1}
     assert OUTBOX_FIELD in merged["$push"]
-    assert PENDING_SINCE_FIELD in merged["$min"]
 
 
 def test_merge_updates_refuses_the_same_path_twice() -> None:

@@ -3,26 +3,30 @@
 FerretDB (and a MongoDB without a replica set) has no multi-document transactions, so
 the state change and the events that announce it must go into ONE document, in ONE
 update, which MongoDB applies atomically. A service builds its update as usual and
-merges in `outbox_push(...)`:
+merges in `outbox_push(...)`, then tells the relay which document it wrote:
 
     await cases.update_one(
-        {"_id": case_id, "status": "new"},
+        {"_id": case_id},
         merge_updates(
             {"$set": {"status": "routed", "force": slug}},
-            outbox_push([OutboxMessage(envelope, settings.topic(CASES_TOPIC), key=case_id)]),
+            outbox_push([OutboxMessage.for_event(envelope, settings.topic(CASES_TOPIC))]),
         ),
     )
-    relay.nudge()
+    relay.notify(cases, case_id)
 
-The document then holds, next to its own fields:
+The document then holds, next to its own fields, its pending events in order:
 
-    outbox: [{event_id, topic, key, value, headers, created_at}, ...]   # pending only
-    outbox_pending_since: <created_at of its oldest pending entry>      # absent when none
+    outbox: [{event_id, topic, key, value, headers, created_at}, ...]
 
-`outbox_pending_since` is the marker the relay finds work by (one indexed field, sorted
-oldest first); the array is emptied and the marker removed once the entries are on
-Kafka (see `relay.py`). Both are plain `$push`/`$min`/`$unset` on top-level fields and
-equality filters, which FerretDB 1.24 and MongoDB handle alike.
+and nothing else: "pending" is "the array has entries". The relay removes entries once
+they are on Kafka, with `$pullAll` of exactly those entries, so entries pushed meanwhile
+stay. Why no separate "pending" marker field: clearing a marker only when the array is
+empty needs a conditional update, and FerretDB 1.24 (SQLite) only pushes a filter down
+to its storage when it is `{_id: <value>}` alone; any other filter scans the whole
+collection. Every write the relay makes is therefore by `_id` alone (see `relay.py`).
+
+The sweep that finds pending documents without a hint filters on
+`outbox.created_at` (`PENDING_FILTER`), which a MongoDB index serves directly.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from shopwatch.runtime.codec import encode_envelope, event_headers
 from shopwatch.schemas.envelope import Envelope
 
 OUTBOX_FIELD = "outbox"
-PENDING_SINCE_FIELD = "outbox_pending_since"
+CREATED_AT_PATH = f"{OUTBOX_FIELD}.created_at"
+# Matches documents with at least one pending entry (every entry has a created_at).
+PENDING_FILTER: dict[str, Any] = {CREATED_AT_PATH: {"$gte": datetime(1970, 1, 1, tzinfo=UTC)}}
 
 
 @dataclass(frozen=True)
@@ -77,19 +83,12 @@ def outbox_entry(message: OutboxMessage, *, now: datetime | None = None) -> dict
 def outbox_push(
     messages: Iterable[OutboxMessage], *, now: datetime | None = None
 ) -> dict[str, Any]:
-    """The update fragment that appends `messages` to a document's outbox.
-
-    `$min` keeps the marker at the oldest pending entry when the document already had
-    some, and creates it when it had none.
-    """
+    """The update fragment that appends `messages` to a document's outbox, in order."""
     moment = _truncate_to_ms(now or datetime.now(UTC))
     entries = [outbox_entry(m, now=moment) for m in messages]
     if not entries:
         raise ValueError("outbox_push needs at least one message")
-    return {
-        "$push": {OUTBOX_FIELD: {"$each": entries}},
-        "$min": {PENDING_SINCE_FIELD: moment},
-    }
+    return {"$push": {OUTBOX_FIELD: {"$each": entries}}}
 
 
 def outbox_fields(
@@ -100,7 +99,7 @@ def outbox_fields(
     entries = [outbox_entry(m, now=moment) for m in messages]
     if not entries:
         raise ValueError("outbox_fields needs at least one message")
-    return {OUTBOX_FIELD: entries, PENDING_SINCE_FIELD: moment}
+    return {OUTBOX_FIELD: entries}
 
 
 def merge_updates(*updates: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -124,7 +123,7 @@ def merge_updates(*updates: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[s
 
 def _truncate_to_ms(moment: datetime) -> datetime:
     # BSON dates have millisecond precision; truncating here makes the value we hold
-    # equal to the one read back, which the relay's compare-and-clear relies on.
+    # equal to the one read back, so an entry compares equal to its stored form.
     if moment.tzinfo is None:
         raise ValueError("outbox timestamps must be timezone-aware")
     return moment.astimezone(UTC).replace(microsecond=moment.microsecond // 1000 * 1000)

@@ -1,13 +1,21 @@
 """The record of events a consumer has processed: at-least-once delivery, effects once.
 
-One document per (consumer group, event_id), under a unique index, inserted only after
-the handler succeeded. A redelivered event (a rebalance, a crash before the commit, a
-duplicate from the outbox relay) finds its record and is skipped.
+One document per (consumer group, event_id), inserted only after the handler succeeded.
+A redelivered event (a rebalance, a crash before the commit, a duplicate from the
+outbox relay) finds its record and is skipped.
+
+The unique index is `_id` itself, `"<group>:<event_id>"`: `_id` is unique on every
+server without creating anything, and a lookup by `_id` alone is the one query FerretDB
+1.24 (SQLite) answers without scanning the collection, which matters here because this
+collection grows with every event and is read for each one.
+
+Records are kept forever unless `prune` is called: MongoDB could expire them with a TTL
+index, but FerretDB 1.24 does not implement `expireAfterSeconds`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -32,14 +40,17 @@ class MongoProcessedEvents:
         self.collection = collection
 
     async def ensure_indexes(self) -> None:
-        # Unique on the pair: the same event may legitimately be processed by two
-        # different consumers of one service, but by each only once.
-        await self.collection.create_index(
-            [("event_id", 1), ("group", 1)], unique=True, name="event_id_group_unique"
-        )
+        # Only for `prune`'s range query on MongoDB; uniqueness is `_id`'s.
+        await self.collection.create_index([("processed_at", 1)], name="processed_at")
+
+    @staticmethod
+    def record_id(group: str, event_id: str) -> str:
+        # The same event may be processed by two consumers (groups) of one service, by
+        # each once. Group names are ours and never contain ":".
+        return f"{group}:{event_id}"
 
     async def seen(self, group: str, event_id: str) -> bool:
-        found = await self.collection.find_one({"event_id": event_id, "group": group}, {"_id": 1})
+        found = await self.collection.find_one({"_id": self.record_id(group, event_id)}, {"_id": 1})
         return found is not None
 
     async def record(
@@ -48,6 +59,7 @@ class MongoProcessedEvents:
         try:
             await self.collection.insert_one(
                 {
+                    "_id": self.record_id(group, event_id),
                     "event_id": event_id,
                     "group": group,
                     "topic": topic,
@@ -59,3 +71,10 @@ class MongoProcessedEvents:
         except DuplicateKeyError:
             return False
         return True
+
+    async def prune(self, older_than: timedelta) -> int:
+        """Delete records older than `older_than` (choose more than the topics'
+        retention: an event can only be redelivered while Kafka still holds it)."""
+        cutoff = datetime.now(UTC) - older_than
+        result = await self.collection.delete_many({"processed_at": {"$lt": cutoff}})
+        return result.deleted_count

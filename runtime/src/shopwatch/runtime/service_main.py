@@ -120,10 +120,13 @@ class Service(Generic[SettingsT]):
             self.health.add_probe("outbox-relay", self._relay_probe)
         self._outbox_collections.append(collection)
 
-    def nudge_outbox(self) -> None:
-        """Call right after a write that pushed outbox entries (see `outbox.py`)."""
+    def notify_outbox(self, collection: AsyncCollection[Document], doc_id: Any) -> None:
+        """Call right after a write that pushed outbox entries into document `doc_id`:
+        the relay publishes them at once (see `outbox.py`)."""
         if self.relay is not None:
-            self.relay.nudge()
+            self.relay.notify(collection, doc_id)
+        # Before start (or without relay) there is nothing to wake: the relay's first
+        # sweep at start finds every pending entry.
 
     def on_startup(self, hook: Hook) -> None:
         self._startup.append(hook)
