@@ -391,3 +391,52 @@ async def test_failed_delivery_keeps_the_rest_pending_and_retries(
         assert errors == 1
     finally:
         await relay.stop()
+
+
+async def test_fast_path_does_not_scan_the_collection(
+    settings: RuntimeSettings,
+    database: AsyncDatabase[Doc],
+    producer: ManagedProducer,
+    topics: Any,
+    kafka_bootstrap: str,
+) -> None:
+    """Thousands of settled documents must not slow the relay's part of the notify path:
+    FerretDB 1.24 runs any find not narrowed by `_id: x` (even `_id: {$in: [...]}`) as a
+    full scan (about 0.1 s per 1,000
+    documents here), so a regression to such a query fails this bound. (Its writes are
+    slower on big collections whatever their filter; that part is the service's own
+    write, measured separately and subtracted.)"""
+    topic = settings.topic("pings.v1")
+    await topics(topic)
+    coll = collection_for(database)
+    filler = [{"_id": f"old-{i}", "status": "closed", "notes": "x" * 400} for i in range(3000)]
+    for start in range(0, len(filler), 1000):
+        await coll.insert_many(filler[start : start + 1000])
+    reader = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    await reader.start()
+    reader.assign([TopicPartition(topic, 0)])
+    await reader.seek_to_end()
+    relay = OutboxRelay([coll], producer, poll_interval_s=30)
+    await relay.start()
+    await asyncio.sleep(1.0)  # let the start-up sweep (a scan here) finish
+    writes: list[float] = []
+    relay_parts: list[float] = []
+    try:
+        for i in range(20):
+            started = time.perf_counter()
+            await coll.update_one({"_id": f"old-{i}"}, outbox_push([msg(topic, f"old-{i}", i)]))
+            written = time.perf_counter()
+            relay.notify(coll, f"old-{i}")
+            await asyncio.wait_for(reader.getone(), timeout=5)
+            writes.append(written - started)
+            relay_parts.append(time.perf_counter() - written)
+            await asyncio.sleep(0.05)  # let the background removal land: isolate the path
+    finally:
+        await relay.stop()
+        await reader.stop()
+    write_p50, relay_p50 = statistics.median(writes), statistics.median(relay_parts)
+    print(
+        f"3,000 documents: service write p50={write_p50 * 1000:.1f}ms, "
+        f"notify->on Kafka p50={relay_p50 * 1000:.1f}ms"
+    )
+    assert relay_p50 < 0.05, f"relay p50 {relay_p50 * 1000:.0f} ms: is something scanning?"
