@@ -402,8 +402,8 @@ async def test_fast_path_does_not_scan_the_collection(
 ) -> None:
     """Thousands of settled documents must not slow the relay's part of the notify path:
     FerretDB 1.24 runs any find not narrowed by `_id: x` (even `_id: {$in: [...]}`) as a
-    full scan (about 0.1 s per 1,000
-    documents here), so a regression to such a query fails this bound. (Its writes are
+    full scan (about 0.1 s per 1,000 documents here), so a regression to such a query
+    fails this bound. (Its writes are
     slower on big collections whatever their filter; that part is the service's own
     write, measured separately and subtracted.)"""
     topic = settings.topic("pings.v1")
