@@ -440,3 +440,39 @@ async def test_fast_path_does_not_scan_the_collection(
         f"notify->on Kafka p50={relay_p50 * 1000:.1f}ms"
     )
     assert relay_p50 < 0.05, f"relay p50 {relay_p50 * 1000:.0f} ms: is something scanning?"
+
+
+async def test_restarted_relay_sweeps_and_nudge_sweeps(
+    settings: RuntimeSettings,
+    database: AsyncDatabase[Doc],
+    producer: ManagedProducer,
+    topics: Any,
+    read_topic: Any,
+    eventually: Any,
+) -> None:
+    """The same relay object stopped and started again publishes what was written while
+    it was down (its start sweeps); `nudge()` sweeps too, for callers without an id."""
+    topic = settings.topic("pings.v1")
+    await topics(topic)
+    coll = collection_for(database)
+    relay = OutboxRelay([coll], producer, poll_interval_s=30)
+    await relay.start()
+    await relay.stop()
+    first = msg(topic, "A", 1)
+    await coll.insert_one({"_id": "A", **outbox_fields([first])})
+    await relay.start()
+    try:
+        [record] = await read_topic(topic, expect=1, settle_s=0.5)
+        assert json.loads(record.value)["event_id"] == str(first.envelope.event_id)
+
+        second = msg(topic, "B", 2)
+        await coll.insert_one({"_id": "B", **outbox_fields([second])})
+        await asyncio.sleep(0.3)  # no notify, poll interval 30 s: nothing happens...
+        relay.nudge()  # ...until the nudge
+        records = await read_topic(topic, expect=2, settle_s=0.5)
+        assert [json.loads(r.value)["event_id"] for r in records] == [
+            str(first.envelope.event_id),
+            str(second.envelope.event_id),
+        ]
+    finally:
+        await relay.stop()

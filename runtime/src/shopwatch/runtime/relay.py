@@ -120,8 +120,12 @@ class OutboxRelay:
     # --- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start (or restart after `stop`); the first thing it does is a sweep, which is
+        what publishes entries left behind by a crash."""
         for collection in self._collections.values():
             await ensure_outbox_index(collection)
+        self._fatal = None
+        self._sweep_requested = True
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self, *, grace_s: float = 5.0) -> None:

@@ -120,6 +120,16 @@ class Service(Generic[SettingsT]):
             self.health.add_probe("outbox-relay", self._relay_probe)
         self._outbox_collections.append(collection)
 
+    def nudge_outbox(self) -> None:
+        """Ask the relay to sweep for pending entries now.
+
+        Prefer `notify_outbox(collection, doc_id)`: a sweep is a query for pending
+        documents, which FerretDB 1.24 answers by scanning the whole collection, while a
+        notified document is read by `_id` alone.
+        """
+        if self.relay is not None:
+            self.relay.nudge()
+
     def notify_outbox(self, collection: AsyncCollection[Document], doc_id: Any) -> None:
         """Call right after a write that pushed outbox entries into document `doc_id`:
         the relay publishes them at once (see `outbox.py`)."""
