@@ -24,7 +24,10 @@ def wire(service: Service[IntakeSettings]) -> None:
     tenants = MongoTenants(service.db)
     reports = MongoReports(service.db)
     intake = IntakeService(
-        tenants=tenants, reports=reports, topic=settings.topic, nudge_relay=service.nudge_outbox
+        tenants=tenants,
+        reports=reports,
+        topic=settings.topic,
+        announce=lambda report_id: service.notify_outbox(reports.collection, report_id),
     )
     service.on_startup(tenants.ensure_indexes)
     service.on_startup(reports.ensure_indexes)

@@ -16,7 +16,7 @@ from shopwatch.intake.adapters.mongo_reports import DuplicateReport, MongoReport
 from shopwatch.intake.adapters.mongo_tenants import MongoTenants
 from shopwatch.intake.pagination import Cursor, encode_cursor
 from shopwatch.intake.references import day_key, format_reference
-from shopwatch.intake.tenancy import Store, new_id
+from shopwatch.intake.tenancy import Store, new_id, report_id_for_key
 from shopwatch.runtime.outbox import OutboxMessage, outbox_fields
 from shopwatch.schemas.envelope import Envelope
 from shopwatch.schemas.events import CaseStatusChanged, ReportSubmitted
@@ -78,7 +78,8 @@ class IntakeService:
     tenants: MongoTenants
     reports: MongoReports
     topic: Callable[[str], str]
-    nudge_relay: Callable[[], None]
+    # Tells the outbox relay which document to publish from, right after the write.
+    announce: Callable[[str], None]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     async def authenticate(self, presented: str) -> Caller:
@@ -117,7 +118,7 @@ class IntakeService:
             previous = await self._replay(caller, idempotency_key, fingerprint)
             assert previous is not None
             return previous
-        self.nudge_relay()
+        self.announce(doc["_id"])
         return Accepted(report_id=doc["_id"], reference=doc["reference"], status=doc["status"])
 
     async def submit_batch(self, caller: Caller, items: Sequence[BatchItem]) -> list[BatchOutcome]:
@@ -129,9 +130,7 @@ class IntakeService:
                 outcomes[index] = BatchOutcome(index, "rejected", errors=item.errors)
                 continue
             if item.idempotency_key is not None:
-                previous = await self.reports.by_idempotency_key(
-                    caller.retailer_id, item.idempotency_key
-                )
+                previous = await self._previous(caller, item.idempotency_key)
                 if previous is not None:
                     outcomes[index] = _replay_outcome(index, previous, item.fingerprint)
                     continue
@@ -158,16 +157,14 @@ class IntakeService:
             duplicates = await self.reports.insert_many(docs)
             for position, ((index, item, _), doc) in enumerate(zip(pending, docs, strict=True)):
                 if position in duplicates and item.idempotency_key is not None:
-                    previous = await self.reports.by_idempotency_key(
-                        caller.retailer_id, item.idempotency_key
-                    )
+                    previous = await self._previous(caller, item.idempotency_key)
                     assert previous is not None
                     outcomes[index] = _replay_outcome(index, previous, item.fingerprint)
                 else:
+                    self.announce(doc["_id"])
                     outcomes[index] = BatchOutcome(
                         index, "accepted", report_id=doc["_id"], reference=doc["reference"]
                     )
-            self.nudge_relay()
         return [outcomes[i] for i in range(len(items))]
 
     async def get(self, caller: Caller, report_id: str) -> Document:
@@ -219,8 +216,15 @@ class IntakeService:
             change.report_id, str(event.event_id), str(change.status), entry
         )
 
+    async def _previous(self, caller: Caller, key: str) -> Document | None:
+        previous = await self.reports.by_id(report_id_for_key(caller.retailer_id, key))
+        # The id embeds the retailer, but check anyway: tenancy never rests on a hash alone.
+        if previous is None or previous["retailer_id"] != caller.retailer_id:
+            return None
+        return previous
+
     async def _replay(self, caller: Caller, key: str, fingerprint: str) -> Accepted | None:
-        previous = await self.reports.by_idempotency_key(caller.retailer_id, key)
+        previous = await self._previous(caller, key)
         if previous is None:
             return None
         if previous["fingerprint"] != fingerprint:
@@ -237,7 +241,11 @@ class IntakeService:
         sequence: int,
     ) -> Document:
         now = self.clock()
-        report_id = new_id("rep")
+        report_id = (
+            report_id_for_key(caller.retailer_id, idempotency_key)
+            if idempotency_key is not None
+            else new_id("rep")
+        )
         reference = format_reference(day_key(now), sequence)
         event = ReportSubmitted(
             report_id=report_id,
@@ -258,9 +266,7 @@ class IntakeService:
             "submitted_at": now,
             "occurred_at": report.occurred_at,
             "offence_type": str(report.offence_type),
-            # Without a client key the report id stands in, keeping the unique index
-            # (retailer_id, idempotency_key) free of nulls that would collide.
-            "idempotency_key": idempotency_key or f"auto:{report_id}",
+            "idempotency_key": idempotency_key,
             "fingerprint": fingerprint,
             "report": report.model_dump(mode="json"),
             "store": store.snapshot().model_dump(mode="json"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,6 +14,13 @@ def new_id(prefix: str) -> str:
     # Random rather than sequential: ids appear in URLs, and guessable ids invite probing
     # for other retailers' data (which answers 404 anyway).
     return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def report_id_for_key(retailer_id: str, idempotency_key: str) -> str:
+    """The id of the report a retailer files under an Idempotency-Key: the same key always
+    names the same report, so a replay is found (and a race is settled) by _id alone."""
+    digest = hashlib.sha256(f"{retailer_id}\x00{idempotency_key}".encode()).hexdigest()
+    return f"rep_{digest[:32]}"
 
 
 @dataclass(frozen=True)

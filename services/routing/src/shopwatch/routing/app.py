@@ -38,7 +38,7 @@ def wire(service: Service[RoutingSettings]) -> None:
     routing = RoutingService(
         cases=cases,
         topic=settings.topic,
-        nudge_relay=service.nudge_outbox,
+        announce=lambda case_id: service.notify_outbox(cases.collection, case_id),
         report_unroutable=_unroutable_reporter(service.broker, settings.topic(REPORTS_SUBMITTED)),
     )
     service.on_startup(cases.ensure_indexes)

@@ -49,7 +49,8 @@ class UpdateRefused(PoisonMessage):
 class RoutingService:
     cases: MongoCases
     topic: Callable[[str], str]
-    nudge_relay: Callable[[], None]
+    # Tells the outbox relay which case document to publish from, right after the write.
+    announce: Callable[[str], None]
     # Publishes an operator-visible copy of an unroutable report to the DLQ.
     report_unroutable: Callable[[Envelope[ReportSubmitted], str], Awaitable[None]]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -123,7 +124,7 @@ class RoutingService:
                 if isinstance(announcement.event, CaseRouted):
                     metrics.CASE_PACKAGES.labels(announcement.event.force).inc()
             if messages:
-                self.nudge_relay()
+                self.announce(case_id)
             return decision
         raise TransientError(f"case {case_id}: too many concurrent updates")
 

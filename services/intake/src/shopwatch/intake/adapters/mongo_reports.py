@@ -23,7 +23,7 @@ _INTERNAL_FIELDS = {"outbox": 0, "applied_events": 0, "fingerprint": 0}
 
 
 class DuplicateReport(Exception):
-    """A report with this retailer's idempotency key already exists."""
+    """A report with this id (so this retailer's idempotency key) already exists."""
 
 
 class MongoReports:
@@ -32,9 +32,9 @@ class MongoReports:
         self._counters = db["reference_counters"]
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index(
-            [("retailer_id", 1), ("idempotency_key", 1)], unique=True
-        )
+        # Idempotency needs no index: a keyed report's _id is derived from the key (see
+        # tenancy.report_id_for_key), so a replay collides on _id, the one lookup that
+        # FerretDB's SQLite backend serves without scanning.
         await self.collection.create_index([("retailer_id", 1), ("submitted_at", -1), ("_id", -1)])
 
     async def next_sequence(self, day: str) -> int:
@@ -63,7 +63,7 @@ class MongoReports:
         try:
             await self.collection.insert_one(doc)
         except DuplicateKeyError as exc:
-            raise DuplicateReport(doc.get("idempotency_key", "")) from exc
+            raise DuplicateReport(doc["_id"]) from exc
 
     async def insert_many(self, docs: list[Document]) -> set[int]:
         """Insert what can be inserted; return the indexes that were duplicates."""
@@ -78,10 +78,10 @@ class MongoReports:
                 duplicates.add(index)
         return duplicates
 
-    async def by_idempotency_key(self, retailer_id: str, key: str) -> Document | None:
+    async def by_id(self, report_id: str) -> Document | None:
+        """The fields a replay answers with (the caller derived the id from its key)."""
         return await self.collection.find_one(
-            {"retailer_id": retailer_id, "idempotency_key": key},
-            {"_id": 1, "reference": 1, "status": 1, "fingerprint": 1},
+            {"_id": report_id}, {"_id": 1, "retailer_id": 1, "reference": 1, "fingerprint": 1}
         )
 
     async def get(self, retailer_id: str, report_id: str) -> Document | None:
