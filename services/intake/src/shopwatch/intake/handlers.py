@@ -73,9 +73,15 @@ async def submit_report(
     summary="File up to 500 reports; each is accepted or rejected on its own",
 )
 async def submit_batch(
-    body: BatchRequest, request: Request, caller: CallerDep, service: Service
+    body: BatchRequest,
+    request: Request,
+    caller: Annotated[Caller, Depends(current_caller)],
+    service: Service,
 ) -> BatchResponse:
-    charge_quota(request, caller, len(body.items) - 1)  # the dependency charged one
+    # Charged in one go for every report it carries: charging one token up front and the
+    # rest here would make Retry-After count only the first token, and a client that
+    # waited as told would be refused again.
+    charge_quota(request, caller, len(body.items))
     items = [_parse_entry(entry.report, entry.idempotency_key) for entry in body.items]
     outcomes = await service.submit_batch(caller, items)
     results = [
