@@ -528,7 +528,11 @@ def generate(people: int, reports: int, seed: int) -> Iterator[dict[str, Any]]:
         if rng.random() < 0.12:
             mate = rng.choice(p.associates) if p.associates and rng.random() < 0.7 else None
             if mate is None:
-                local = [j for j in rng.sample(range(people), 30) if crowd[j].forces[0] in p.forces]
+                local = [
+                    j
+                    for j in rng.sample(range(people), min(30, people))
+                    if crowd[j].forces[0] in p.forces
+                ]
                 mate = local[0] if local else None
             if mate is not None and mate != i:
                 offenders.append(describe(rng, crowd[mate]))

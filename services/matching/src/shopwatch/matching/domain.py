@@ -132,13 +132,13 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class MatcherConfig:
-    auto_link: float = 13.0
+    auto_link: float = 12.0
     """Bits at or above which an offender joins a profile without a human."""
     review: float = 5.0
     """Bits at or above which a candidate is shown to analysts as a possible link."""
-    margin: float = 3.0
+    margin: float = 2.5
     """The best must beat the runner-up by this many bits to auto-link."""
-    weak_auto_link: float = 16.0
+    weak_auto_link: float = 14.0
     """Without a name, registration or mark, the bar to auto-link is this instead."""
     top_k: int = 5
     candidate_cap: int = DEFAULT_CAP
@@ -490,8 +490,13 @@ class Matcher:
         return profile
 
     def _sequential_id(self) -> str:
-        self._counter += 1
-        return f"P{self._counter:08d}"
+        # Skip ids already taken by loaded profiles (the default ids are only unique
+        # within one matcher's history; the service passes its own id factory).
+        while True:
+            self._counter += 1
+            candidate = f"P{self._counter:08d}"
+            if candidate not in self._s.pid_of and candidate not in self._s.merged_into:
+                return candidate
 
     def _resolve(self, profile_id: str) -> str:
         seen = 0

@@ -394,11 +394,12 @@ _CLOTHING_STOP = _STOP | frozenset({"wearing", "wore", "top", "north", "dark", "
 
 def clothing_tokens(text: str | None) -> frozenset[str]:
     """Clothing words with synonyms merged (``hoody``/``hooded top`` -> ``hoodie``)."""
-    out = {
-        _CLOTHING_SYNONYMS.get(w, _singular(w))
-        for w in words(text)
-        if w not in _CLOTHING_STOP and len(w) > 1
-    }
+    out = set()
+    for w in words(text):
+        if w in _CLOTHING_STOP or len(w) < 2:
+            continue
+        one = _singular(w)
+        out.add(_CLOTHING_SYNONYMS.get(w, _CLOTHING_SYNONYMS.get(one, one)))
     return frozenset(out)
 
 

@@ -135,11 +135,13 @@ class ScoringWeights:
     # Activity: a new report more likely comes from someone reported often and lately
     # (the prior of joining a cluster grows with its size, as in a Chinese-restaurant
     # process): activity_per_doubling bits per doubling of recent reports, capped.
+    # Off by default: on generated data it pulled weak descriptions into big profiles
+    # (auto-link precision 0.97 -> 0.93 at equal thresholds) without helping recall.
     activity_window_days: int = 90
-    activity_per_doubling: float = 0.5
+    activity_per_doubling: float = 0.0
     activity_cap: float = 2.0
     stale_days: int = 180
-    stale: float = -1.0  # not seen for half a year
+    stale: float = 0.0  # per report not seen for stale_days (off by default, as above)
 
 
 DEFAULT_WEIGHTS = ScoringWeights()
@@ -373,7 +375,8 @@ def score(
             add(FeatureContribution("clothing", weight, ", ".join(sorted(common))))
 
     _place_and_time(off, summ, w, add, explain, len(profile.members))
-    _activity(off, profile, w, add)
+    if w.activity_per_doubling or w.stale:
+        _activity(off, profile, w, add)
 
     pmethod = summ.method
     if off.method and pmethod and off.method == pmethod:
@@ -425,8 +428,8 @@ def _activity(
             recent += 1
         if last is None or m.day > last:
             last = m.day
-    if recent >= 2:
+    if recent >= 2 and w.activity_per_doubling:
         weight = min(w.activity_cap, w.activity_per_doubling * math.log2(recent))
         add(FeatureContribution("activity", weight, f"{recent} reports in recent days"))
-    elif last is not None and off.day - last > w.stale_days:
+    elif last is not None and off.day - last > w.stale_days and w.stale:
         add(FeatureContribution("activity", w.stale, f"not seen for {off.day - last} days"))
