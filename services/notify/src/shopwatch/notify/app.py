@@ -49,6 +49,7 @@ def build_service(
         dead_letters=dead_letters,
         timing=Timing(
             send_timeout_s=settings.send_timeout_s,
+            smtp_timeout_s=settings.smtp_timeout_s,
             sweep_retry_initial_s=settings.sweep_retry_initial_s,
             sweep_retry_max_s=settings.sweep_retry_max_s,
             unknown_report_attempts=settings.unknown_report_attempts,
@@ -70,6 +71,9 @@ def wire(service: Service[NotifySettings]) -> None:
         await ensure_indexes(notify)
 
     service.on_startup(indexes)
+    # Shutdown hooks run in reverse: the loops stop first, then sends in flight finish,
+    # then (in the runtime) the database closes.
+    service.on_shutdown(notify.drain)
     service.consume(REPORTS_SUBMITTED, on_report_submitted, notify)
     service.consume(CASES_STATUS_CHANGED, on_case_status_changed, notify)
     service.consume(EVIDENCE_REJECTED, on_evidence_rejected, notify)

@@ -27,6 +27,7 @@ get theirs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -116,6 +117,7 @@ class Delivery(StrEnum):
 @dataclass(frozen=True)
 class Timing:
     send_timeout_s: float = 120.0
+    smtp_timeout_s: float = 20.0
     sweep_retry_initial_s: float = 30.0
     sweep_retry_max_s: float = 900.0
     unknown_report_attempts: int = 5
@@ -180,6 +182,7 @@ class NotifyService:
         # retry in this process records it instead of sending it again.
         self._sent_unrecorded: set[str] = set()
         self._unknown_attempts: dict[str, int] = {}
+        self._in_flight: set[asyncio.Task[Delivery]] = set()
 
     # --- events -------------------------------------------------------------------------
 
@@ -287,12 +290,8 @@ class NotifyService:
         if prefs.mode is Mode.DIGEST:
             await self._queue_for_digest(notice, event_id, recipients)
             return
-        deferred: list[str] = []
-        for to in recipients.valid:
-            mid = message_id(event_id, to, self.id_domain)
-            outcome = await self._deliver(mid, to, notice, event_id, source)
-            if outcome is Delivery.DEFERRED:
-                deferred.append(to)
+        outcomes = await self._deliver(notice, recipients.valid, event_id, source)
+        deferred = [to for to, outcome in outcomes.items() if outcome is Delivery.DEFERRED]
         if deferred:
             raise SmtpUnavailable(
                 f"{len(deferred)} of {len(recipients.valid)} emails could not be sent yet; "
@@ -320,36 +319,51 @@ class NotifyService:
             await self._dead_letter(source, "email_invalid_address", why, address, mid)
 
     async def _deliver(
-        self, mid: str, to: str, notice: Notice, event_id: str, source: Source
-    ) -> Delivery:
-        row = await self.ledger.get(mid)
-        if row is None:
-            now = self.clock()
-            rendered = self.renderer.notice(notice)
-            email = OutgoingEmail(
-                message_id=mid,
-                to=to,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                template=notice.kind.value,
-                created_at=now,
-                report_id=notice.report.report_id,
-            )
-            if await self.ledger.claim_new(
-                email,
-                lease_until=now + timedelta(seconds=self.timing.send_timeout_s),
-                event_id=event_id,
-                retailer_id=notice.report.retailer_id,
-                source=source.as_doc(),
-            ):
-                return await self._send_claimed(email, source)
+        self, notice: Notice, recipients: tuple[str, ...], event_id: str, source: Source
+    ) -> dict[str, Delivery]:
+        """One email per recipient: pending rows first (one write), then each send."""
+        ids = {to: message_id(event_id, to, self.id_domain) for to in recipients}
+        existing: dict[str, dict[str, Any]] = {}
+        for mid in ids.values():
             row = await self.ledger.get(mid)
+            if row is not None:
+                existing[mid] = row
+        now = self.clock()
+        fresh: dict[str, OutgoingEmail] = {}
+        rendered = self.renderer.notice(notice) if len(existing) < len(ids) else None
+        for to, mid in ids.items():
+            if mid not in existing and rendered is not None:
+                fresh[mid] = OutgoingEmail(
+                    message_id=mid,
+                    to=to,
+                    subject=rendered.subject,
+                    text=rendered.text,
+                    html=rendered.html,
+                    template=notice.kind.value,
+                    created_at=now,
+                    report_id=notice.report.report_id,
+                )
+        # The lease covers the sends one after another, not just the first.
+        lease = self.timing.send_timeout_s + self.timing.smtp_timeout_s * len(fresh)
+        claimed = await self.ledger.claim_new(
+            list(fresh.values()),
+            lease_until=now + timedelta(seconds=lease),
+            event_id=event_id,
+            retailer_id=notice.report.retailer_id,
+            source=source.as_doc(),
+        )
+        outcomes: dict[str, Delivery] = {}
+        for to, mid in ids.items():
+            if mid in claimed:
+                outcomes[to] = await self._send_claimed(fresh[mid], source)
+                continue
+            row = existing.get(mid) or await self.ledger.get(mid)
             if row is None:
                 raise TransientError(f"sent_emails row {mid} neither inserted nor found")
-        return await self._resume(row)
+            outcomes[to] = await self._resume(row)
+        return outcomes
 
-    async def _resume(self, row: dict[str, Any], *, due_only: bool = False) -> Delivery:
+    async def _resume(self, row: dict[str, Any]) -> Delivery:
         """A row that exists: finish it if it is pending and nobody holds it."""
         mid = row["_id"]
         if row["status"] != PENDING:
@@ -359,7 +373,7 @@ class NotifyService:
             await self._mark_sent(mid, row["template"], now)
             return Delivery.SENT
         taken = await self.ledger.take_over(
-            mid, now, now + timedelta(seconds=self.timing.send_timeout_s), due_only=due_only
+            row, now, now + timedelta(seconds=self.timing.send_timeout_s)
         )
         if taken is None:
             return Delivery.IN_FLIGHT
@@ -373,6 +387,22 @@ class NotifyService:
         return await self._send_claimed(email_from_row(taken), Source.from_doc(taken.get("source")))
 
     async def _send_claimed(self, email: OutgoingEmail, source: Source | None) -> Delivery:
+        # The SMTP conversation and its record run in their own task and finish even if
+        # the handler is cancelled (a consumer being stopped cancels its handler): cut
+        # between "server accepted" and "row says sent", the row would stay pending and
+        # the message would be sent again after a restart. `drain` waits for them.
+        task = asyncio.create_task(self._attempt(email, source), name=f"send {email.message_id}")
+        self._in_flight.add(task)
+        task.add_done_callback(_forget(self._in_flight))
+        return await asyncio.shield(task)
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait for sends in progress (at shutdown, before the database closes)."""
+        if self._in_flight:
+            log.info("waiting for %d email(s) in flight", len(self._in_flight))
+            await asyncio.wait(set(self._in_flight), timeout=timeout_s)
+
+    async def _attempt(self, email: OutgoingEmail, source: Source | None) -> Delivery:
         try:
             await self.mailer.send(email)
         except SendFailed as exc:
@@ -448,7 +478,7 @@ class NotifyService:
         sent = 0
         for row in await self.ledger.due(self.clock(), limit):
             with log_context(report_id=row.get("report_id")):
-                if await self._resume(row, due_only=True) is Delivery.SENT:
+                if await self._resume(row) is Delivery.SENT:
                     sent += 1
         EMAILS_PENDING.set(await self.ledger.count(PENDING))
         return sent
@@ -514,13 +544,23 @@ class NotifyService:
             created_at=now,
         )
         if not await self.ledger.claim_new(
-            email,
+            [email],
             lease_until=now + timedelta(seconds=self.timing.send_timeout_s),
             event_id=None,
             retailer_id=retailer_id,
         ):
             return Delivery.IN_FLIGHT
         return await self._send_claimed(email, None)
+
+
+def _forget(tasks: set[asyncio.Task[Delivery]]) -> Callable[[asyncio.Task[Delivery]], None]:
+    def done(task: asyncio.Task[Delivery]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Retrieved here so a send whose handler was cancelled still gets logged.
+            log.error("email send task failed", exc_info=task.exception())
+
+    return done
 
 
 def _why(failure: Any) -> tuple[str, str]:

@@ -13,13 +13,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shopwatch.notify.adapters.smtp import OutgoingEmail
 from shopwatch.notify.domain import Kind, Mode, Preferences, ReportCopy
@@ -30,6 +30,7 @@ Document = dict[str, Any]
 EXPIRED = datetime(1970, 1, 1, tzinfo=UTC)
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+_DUPLICATE_KEY = 11000
 
 
 class MongoReports:
@@ -37,13 +38,10 @@ class MongoReports:
         self.collection = db["reports"]
 
     async def save(self, report: ReportCopy, now: datetime) -> None:
-        fields = asdict(report)
-        fields.pop("force")
-        await self.collection.update_one(
-            {"_id": report.report_id},
-            {"$setOnInsert": {**fields, "force": None, "stored_at": now}},
-            upsert=True,
-        )
+        """Keep the first copy (a report does not change; a redelivery changes nothing)."""
+        fields = {**asdict(report), "force": None, "stored_at": now}
+        with contextlib.suppress(DuplicateKeyError):
+            await self.collection.insert_one({"_id": report.report_id, **fields})
 
     async def get(self, report_id: str) -> ReportCopy | None:
         doc = await self.collection.find_one({"_id": report_id})
@@ -138,53 +136,73 @@ class MongoSentEmails:
     own. A row is ``pending`` with a lease while someone sends it; ``lease_until`` in the
     past means nobody is (a released row, or a sender that died), and ``retry_at`` says
     when the sweeper may pick it up.
+
+    Every read and write on the sending path filters on ``_id`` alone: FerretDB 1.24
+    (SQLite) pushes only that filter down to its storage and scans the collection for
+    any other. So a conditional "take the lease if it expired" update is not an option;
+    instead each further attempt is claimed by inserting ``<message-id>#<n>`` into
+    ``send_attempts`` (a unique ``_id``: of two takers, one wins), and only the winner
+    updates the row, by ``_id``.
     """
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db["sent_emails"]
+        self.attempts = db["send_attempts"]
 
     async def ensure_indexes(self) -> None:
+        # For the sweeper and operators (MongoDB uses them; FerretDB scans, off the hot path).
         await self.collection.create_index([("status", 1), ("retry_at", 1)])
         await self.collection.create_index([("report_id", 1)])
-        await self.collection.create_index([("event_id", 1)])
 
     async def claim_new(
         self,
-        email: OutgoingEmail,
+        emails: list[OutgoingEmail],
         *,
         lease_until: datetime,
         event_id: str | None,
         retailer_id: str,
         source: Document | None = None,
-    ) -> bool:
-        """Insert the row as pending and leased to the caller; False if it exists."""
+    ) -> set[str]:
+        """Insert the rows as pending, attempt 1 leased to the caller, in ONE write.
+
+        Returns the Message-IDs inserted; the others existed already (an earlier
+        delivery of the same event wrote them).
+        """
+        if not emails:
+            return set()
+        rows: list[Document] = [
+            {
+                "_id": email.message_id,
+                "status": PENDING,
+                "to": email.to,
+                "recipient": email.to.lower(),
+                "template": email.template,
+                "subject": email.subject,
+                "text": email.text,
+                "html": email.html,
+                "report_id": email.report_id,
+                "retailer_id": retailer_id,
+                "event_id": event_id,
+                "source": source,
+                "attempts": 1,
+                "created_at": email.created_at,
+                "updated_at": email.created_at,
+                "lease_until": lease_until,
+                "retry_at": lease_until,
+                "reason": None,
+                "error": None,
+            }
+            for email in emails
+        ]
         try:
-            await self.collection.insert_one(
-                {
-                    "_id": email.message_id,
-                    "status": PENDING,
-                    "to": email.to,
-                    "recipient": email.to.lower(),
-                    "template": email.template,
-                    "subject": email.subject,
-                    "text": email.text,
-                    "html": email.html,
-                    "report_id": email.report_id,
-                    "retailer_id": retailer_id,
-                    "event_id": event_id,
-                    "source": source,
-                    "attempts": 1,
-                    "created_at": email.created_at,
-                    "updated_at": email.created_at,
-                    "lease_until": lease_until,
-                    "retry_at": lease_until,
-                    "reason": None,
-                    "error": None,
-                }
-            )
-        except DuplicateKeyError:
-            return False
-        return True
+            await self.collection.insert_many(rows, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+                raise
+            failed = {int(e["index"]) for e in errors}
+            return {e.message_id for i, e in enumerate(emails) if i not in failed}
+        return {e.message_id for e in emails}
 
     async def record_failed(
         self,
@@ -227,63 +245,69 @@ class MongoSentEmails:
         return await self.collection.find_one({"_id": message_id})
 
     async def take_over(
-        self, message_id: str, now: datetime, lease_until: datetime, *, due_only: bool = False
+        self, row: Document, now: datetime, lease_until: datetime
     ) -> Document | None:
-        """Lease a pending row nobody holds (atomically: of two callers, one wins)."""
-        query: Document = {"_id": message_id, "status": PENDING, "lease_until": {"$lt": now}}
-        if due_only:
-            query["retry_at"] = {"$lte": now}
-        return await self.collection.find_one_and_update(
-            query,
-            {
-                "$set": {"lease_until": lease_until, "retry_at": lease_until, "updated_at": now},
-                "$inc": {"attempts": 1},
-            },
-            return_document=ReturnDocument.AFTER,
-        )
+        """Lease a pending row nobody holds; None when someone else holds or took it."""
+        if row["status"] != PENDING or row["lease_until"] >= now:
+            return None
+        attempt = int(row["attempts"]) + 1
+        for _ in range(5):
+            try:
+                await self.attempts.insert_one(
+                    {
+                        "_id": f"{row['_id']}#{attempt}",
+                        "message_id": row["_id"],
+                        "at": now,
+                        "lease_until": lease_until,
+                    }
+                )
+            except DuplicateKeyError:
+                other = await self.attempts.find_one({"_id": f"{row['_id']}#{attempt}"})
+                if other is not None and other["lease_until"] >= now:
+                    return None  # taken by a live sender
+                # Its taker died before updating the row: that attempt is over.
+                attempt += 1
+                continue
+            update = {
+                "attempts": attempt,
+                "lease_until": lease_until,
+                "retry_at": lease_until,
+                "updated_at": now,
+            }
+            await self.collection.update_one({"_id": row["_id"]}, {"$set": update})
+            return {**row, **update}
+        return None
 
     async def mark_sent(self, message_id: str, now: datetime) -> None:
-        await self.collection.update_one(
-            {"_id": message_id, "status": PENDING},
-            {
-                "$set": {
-                    "status": SENT,
-                    "sent_at": now,
-                    "updated_at": now,
-                    "lease_until": EXPIRED,
-                    "reason": None,
-                }
-            },
+        await self._set(
+            message_id,
+            {"status": SENT, "sent_at": now, "updated_at": now, "lease_until": EXPIRED},
         )
 
     async def mark_failed(self, message_id: str, reason: str, error: str, now: datetime) -> None:
-        await self.collection.update_one(
-            {"_id": message_id, "status": PENDING},
+        await self._set(
+            message_id,
             {
-                "$set": {
-                    "status": FAILED,
-                    "failed_at": now,
-                    "updated_at": now,
-                    "lease_until": EXPIRED,
-                    "reason": reason,
-                    "error": error,
-                }
+                "status": FAILED,
+                "failed_at": now,
+                "updated_at": now,
+                "lease_until": EXPIRED,
+                "reason": reason,
+                "error": error,
             },
         )
 
     async def release(self, message_id: str, reason: str, error: str, retry_at: datetime) -> None:
         """Still pending, nobody sending: the consumer's retry or the sweeper goes next."""
-        await self.collection.update_one(
-            {"_id": message_id, "status": PENDING},
-            {
-                "$set": {
-                    "lease_until": EXPIRED,
-                    "retry_at": retry_at,
-                    "reason": reason,
-                    "error": error,
-                }
-            },
+        await self._set(
+            message_id,
+            {"lease_until": EXPIRED, "retry_at": retry_at, "reason": reason, "error": error},
         )
+
+    async def _set(self, message_id: str, fields: Document) -> None:
+        # Only the lease holder calls these, so the update needs no condition (and a
+        # condition would make FerretDB scan the collection).
+        await self.collection.update_one({"_id": message_id}, {"$set": fields})
 
     async def due(self, now: datetime, limit: int = 100) -> list[Document]:
         """Pending rows nobody holds whose retry time has come (oldest first)."""
