@@ -1,5 +1,5 @@
 """Registers every command module on the app (one place to see what exists)."""
 
-from shopwatch.cli import admin_forces, admin_tenants, force, submit
+from shopwatch.cli import admin_forces, admin_notify, admin_tenants, force, submit
 
-__all__ = ["admin_forces", "admin_tenants", "force", "submit"]
+__all__ = ["admin_forces", "admin_notify", "admin_tenants", "force", "submit"]
