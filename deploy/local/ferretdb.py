@@ -56,7 +56,7 @@ class FerretDB(Component):
             # BEGIN IMMEDIATE: a write transaction takes the lock up front, so concurrent
             # writers wait on FerretDB's busy_timeout instead of failing with SQLITE_BUSY
             # when a deferred read transaction tries to upgrade (WAL mode does not retry).
-            f"--sqlite-url=file:{FERRETDB_DATA}/?_txlock=immediate",
+            f"--sqlite-url=file:{FERRETDB_DATA}/?_txlock=immediate&_pragma=synchronous(normal)",
             f"--state-dir={FERRETDB_DATA}",
             f"--listen-addr={HOST}:{MONGO_PORT}",
             f"--debug-addr={HOST}:{FERRETDB_DEBUG_PORT}",
