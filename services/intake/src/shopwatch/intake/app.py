@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pymongo.errors import PyMongoError
 
 from shopwatch.intake.adapters.mongo_reports import MongoReports
 from shopwatch.intake.adapters.mongo_tenants import MongoTenants
@@ -17,6 +23,8 @@ from shopwatch.intake.rate_limit import RateLimiter
 from shopwatch.intake.service import IdempotencyConflict, IntakeService, NotFound
 from shopwatch.runtime.service_main import Service
 from shopwatch.schemas.topics import CASES_STATUS_CHANGED
+
+log = logging.getLogger(__name__)
 
 
 def wire(service: Service[IntakeSettings]) -> None:
@@ -65,6 +73,26 @@ def configure_http(app: FastAPI, settings: IntakeSettings, intake: IntakeService
     async def _cursor(_: Request, exc: InvalidCursor) -> JSONResponse:
         return answer(400, f"cursor: {exc}")
 
+    @app.exception_handler(PyMongoError)
+    async def _database(_: Request, exc: PyMongoError) -> JSONResponse:
+        # Nothing was accepted (a report is accepted only once its write succeeded), so
+        # the honest answer is "try again shortly", never a bare 500.
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return JSONResponse(
+            {"detail": "the report store is busy or unavailable; nothing was saved, retry"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
     @app.exception_handler(InvalidIdempotencyKey)
     async def _key(_: Request, exc: InvalidIdempotencyKey) -> JSONResponse:
         return answer(400, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own 422 body, but rendered as ASCII: the errors echo the input, and a
+        # JSON string may carry a lone surrogate (`"\udaeb"`) that is valid JSON yet not
+        # encodable as UTF-8, which made the default answer a 500. Escaped, it goes back
+        # to the client as it came.
+        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
