@@ -10,14 +10,29 @@ ones and the work per query stays bounded whatever the size of the index.
 
 from __future__ import annotations
 
+import heapq
 from array import array
+from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from shopwatch.matching.blocking import KIND_WEIGHTS, Key
 
 DEFAULT_CAP = 200
-DEFAULT_MAX_POSTINGS = 3_000
+DEFAULT_MAX_POSTINGS = 2_000
+# Broad area keys are read less deep than selective ones: among thousands of profiles
+# that only share a force, sex and age band, the most recent few hundred are the ones
+# worth scoring, and the work per query stays bounded at any index size.
+KIND_POSTINGS_SHARE: dict[str, float] = {
+    "area_age": 0.25,
+    "area_height": 0.25,
+    "area_build": 0.25,
+    "area_hair": 0.25,
+    "near_age": 0.1,
+    "near_height": 0.1,
+    "near_build": 0.1,
+    "near_hair": 0.1,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +79,8 @@ class BlockingIndex:
         """At most ``cap`` profiles found through ``keys``, best-supported first.
 
         Ranking: the sum of the weights of the *kinds* a profile was found through (each
-        kind counts once), then the most recently indexed first.
+        kind counts once), then the most recently indexed first. Weak kinds read fewer
+        postings (``KIND_POSTINGS_SHARE``) than selective ones.
         """
         by_kind: dict[str, set[int]] = {}
         limit = self.max_postings_per_key
@@ -76,22 +92,23 @@ class BlockingIndex:
             bucket = by_kind.get(kind)
             if bucket is None:
                 bucket = by_kind[kind] = set()
-            bucket.update(plist[-limit:] if len(plist) > limit else plist)
+            n = int(limit * KIND_POSTINGS_SHARE.get(kind, 1.0))
+            bucket.update(plist[-n:] if len(plist) > n else plist)
         if not by_kind:
             return []
-        weight: dict[int, int] = {}
+        weight: Counter[int] = Counter()
         for kind, pids in by_kind.items():
-            w = KIND_WEIGHTS[kind]
-            get = weight.get
-            for pid in pids:
-                weight[pid] = get(pid, 0) + w
+            for _ in range(KIND_WEIGHTS[kind]):  # Counter.update counts in C
+                weight.update(pids)
         for pid in exclude:
             weight.pop(pid, None)
-        # Most recent first, then (stable sort) by weight: ties stay most-recent-first.
-        order = sorted(weight, reverse=True)
-        order.sort(key=weight.__getitem__, reverse=True)
+        # One int per profile, weight above pid, so the C heap orders by weight then by
+        # recency (a higher pid was indexed later) without a Python key function.
+        packed = [(w << 32) | pid for pid, w in weight.items()]
+        best = heapq.nlargest(cap, packed)
         out: list[Candidate] = []
-        for pid in order[:cap]:
+        for code in best:
+            pid = code & 0xFFFFFFFF
             reasons = tuple(kind for kind, pids in by_kind.items() if pid in pids)
-            out.append(Candidate(pid, reasons, weight[pid]))
+            out.append(Candidate(pid, reasons, code >> 32))
         return out
