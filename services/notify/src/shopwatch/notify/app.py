@@ -49,7 +49,6 @@ def build_service(
         dead_letters=dead_letters,
         timing=Timing(
             send_timeout_s=settings.send_timeout_s,
-            smtp_timeout_s=settings.smtp_timeout_s,
             sweep_retry_initial_s=settings.sweep_retry_initial_s,
             sweep_retry_max_s=settings.sweep_retry_max_s,
             unknown_report_attempts=settings.unknown_report_attempts,

@@ -48,6 +48,7 @@ from shopwatch.notify.adapters.mongo import (
 from shopwatch.notify.adapters.smtp import OutgoingEmail, SendFailed
 from shopwatch.notify.domain import (
     DIGEST_TEMPLATE,
+    STATUS_KINDS,
     Mode,
     Notice,
     Recipients,
@@ -117,7 +118,6 @@ class Delivery(StrEnum):
 @dataclass(frozen=True)
 class Timing:
     send_timeout_s: float = 120.0
-    smtp_timeout_s: float = 20.0
     sweep_retry_initial_s: float = 30.0
     sweep_retry_max_s: float = 900.0
     unknown_report_attempts: int = 5
@@ -194,16 +194,21 @@ class NotifyService:
     async def on_status_changed(self, event: Envelope[CaseStatusChanged]) -> None:
         change = event.payload
         with log_context(report_id=change.report_id, case_id=change.case_id):
+            if change.status not in STATUS_KINDS:
+                # Nothing to email, so nothing to wait for: no retries for an unknown
+                # report here. The force is still remembered for later emails.
+                if change.force and (known := await self.reports.get(change.report_id)):
+                    await self._remember_force(known, change.force)
+                log.info("status %s is not emailed", change.status.value)
+                return
             report = await self._known_report(event, change.report_id, CASES_STATUS_CHANGED)
             if report is None:
                 return
             self._check_retailer(report, change.retailer_id)
-            if change.force and report.force != change.force:
-                await self.reports.set_force(report.report_id, change.force)
+            if change.force:
+                await self._remember_force(report, change.force)
             notice = notice_for_status(change, report)
-            if notice is None:
-                log.info("status %s is not emailed", change.status.value)
-                return
+            assert notice is not None  # every status in STATUS_KINDS gives one
             await self._notify(
                 notice, str(event.event_id), self._source(event, CASES_STATUS_CHANGED)
             )
@@ -217,6 +222,11 @@ class NotifyService:
             self._check_retailer(report, rejected.retailer_id)
             notice = notice_for_rejection(rejected, report)
             await self._notify(notice, str(event.event_id), self._source(event, EVIDENCE_REJECTED))
+
+    async def _remember_force(self, report: ReportCopy, force: str) -> None:
+        # For the emails that carry no force (an evidence upload rejected later).
+        if report.force != force:
+            await self.reports.set_force(report.report_id, force)
 
     @staticmethod
     def _check_retailer(report: ReportCopy, retailer_id: str) -> None:
@@ -343,8 +353,7 @@ class NotifyService:
                     created_at=now,
                     report_id=notice.report.report_id,
                 )
-        # The lease covers the sends one after another, not just the first.
-        lease = self.timing.send_timeout_s + self.timing.smtp_timeout_s * len(fresh)
+        lease = self.timing.send_timeout_s
         claimed = await self.ledger.claim_new(
             list(fresh.values()),
             lease_until=now + timedelta(seconds=lease),
@@ -352,16 +361,19 @@ class NotifyService:
             retailer_id=notice.report.retailer_id,
             source=source.as_doc(),
         )
-        outcomes: dict[str, Delivery] = {}
-        for to, mid in ids.items():
+
+        async def one(mid: str) -> Delivery:
             if mid in claimed:
-                outcomes[to] = await self._send_claimed(fresh[mid], source)
-                continue
+                return await self._send_claimed(fresh[mid], source)
             row = existing.get(mid) or await self.ledger.get(mid)
             if row is None:
                 raise TransientError(f"sent_emails row {mid} neither inserted nor found")
-            outcomes[to] = await self._resume(row)
-        return outcomes
+            return await self._resume(row)
+
+        # Recipients are independent: a slow relay costs one round trip per event, not
+        # one per recipient (the partition waits for the whole event).
+        results = await asyncio.gather(*(one(mid) for mid in ids.values()))
+        return dict(zip(ids, results, strict=True))
 
     async def _resume(self, row: dict[str, Any]) -> Delivery:
         """A row that exists: finish it if it is pending and nobody holds it."""
