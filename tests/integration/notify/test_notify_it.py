@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -38,13 +38,16 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
-from shopwatch.notify.adapters.mongo import MongoContacts
+from shopwatch.notify.adapters.mongo import MongoContacts, MongoSentEmails
+from shopwatch.notify.adapters.smtp import OutgoingEmail
 from shopwatch.notify.admin import NotifyAdmin
-from shopwatch.notify.app import wire
+from shopwatch.notify.app import build_service, wire
 from shopwatch.notify.config import NotifySettings
 from shopwatch.notify.digest import main as digest_main
 from shopwatch.notify.digest import run as run_digest
 from shopwatch.notify.domain import message_id
+from shopwatch.notify.periodic import sweeper
+from shopwatch.runtime.service_main import Service
 from shopwatch.schemas.case_status import CaseStatus
 from shopwatch.schemas.enums import EvidenceRejectionReason, OutcomeKind, UpdateKind
 from shopwatch.schemas.envelope import Envelope
@@ -798,6 +801,71 @@ async def test_restart_in_the_middle_of_a_burst_sends_no_duplicate(
     )
     assert 0 < sent_before <= at_stop
     assert_no_leaks(mails)
+
+
+async def test_a_pending_email_left_by_a_dead_sender_is_resent_once_with_its_message_id(
+    stack_env: Any, domain: str, mongo_db_name: Callable[[str], str], run_service: Any
+) -> None:
+    """The crash the SIGTERM test cannot show: rows written pending, then the process died.
+
+    One row's lease has run out (its sender is gone): resent at once, same Message-ID.
+    The other's lease is still running (a sender that may be alive): left alone until
+    the lease ends, then resent.
+    """
+    port = free_port()
+    recorder = Recorder()
+    controller = start_smtp(recorder, port)
+    database = mongo_db_name("crashed")
+    settings = settings_for(stack_env, "tn-unused", database, smtp_port=port)
+    now = datetime.now(UTC)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack_env.mongo_url, tz_aware=True)
+    ledger = MongoSentEmails(client[database])
+    rows = {}
+    for name, lease_s in (("dead", -1.0), ("alive", 3.0)):
+        email = OutgoingEmail(
+            message_id=message_id(f"event-{name}", f"{name}@{domain}", ID_DOMAIN),
+            to=f"{name}@{domain}",
+            subject=f"Report SW-1: case closed ({name})",
+            text="plain",
+            html="<p>html</p>",
+            template="closed",
+            created_at=now - timedelta(seconds=30),
+            report_id="rep-1",
+        )
+        inserted = await ledger.claim_new(
+            [email],
+            lease_until=now + timedelta(seconds=lease_s),
+            event_id=f"event-{name}",
+            retailer_id="ret-1",
+        )
+        assert inserted == {email.message_id}
+        rows[name] = email
+    await client.close()
+    try:
+        async with run_service(settings, lambda service: _sweeper_only(service)) as service:
+            await until(lambda: len(recorder.mails) >= 1, 10, "the dead sender's email")
+            first = time.monotonic()
+            await until(lambda: len(recorder.mails) >= 2, 15, "the other after its lease")
+            waited = time.monotonic() - first
+            await asyncio.sleep(1.5)
+            final = {r["_id"]: r async for r in service.db["sent_emails"].find({})}
+    finally:
+        controller.stop()
+    assert [m.message_id for m in recorder.mails] == [
+        rows["dead"].message_id,
+        rows["alive"].message_id,
+    ]
+    assert waited >= 1.0  # the live lease was respected
+    assert {r["status"] for r in final.values()} == {"sent"}
+    assert {r["attempts"] for r in final.values()} == {2}
+
+
+def _sweeper_only(service: Service[NotifySettings]) -> None:
+    """The service's sweeper on its database, without consumers (no topics needed)."""
+    notify = build_service(service.settings, service.db, None)
+    loop = sweeper(notify, service.settings.sweep_interval_s)
+    service.on_startup(loop.start)
+    service.on_shutdown(loop.stop)
 
 
 async def test_digest_sends_one_summary_per_recipient_per_day(
