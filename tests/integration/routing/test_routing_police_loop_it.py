@@ -32,10 +32,15 @@ from shopwatch.runtime.kafka_security import (
 )
 from shopwatch.runtime.service_main import Service
 from shopwatch.schemas.enums import UpdateKind
-from shopwatch.schemas.events import ForceUpdate
-from shopwatch.schemas.examples import example_report
+from shopwatch.schemas.events import ForceUpdate, LinkedCaseRef, ProlificOffenderFlagged
+from shopwatch.schemas.examples import example_event, example_report
 from shopwatch.schemas.registry import make_envelope
-from shopwatch.schemas.topics import CASES_STATUS_CHANGED, REPORTS_SUBMITTED, force_topic
+from shopwatch.schemas.topics import (
+    CASES_STATUS_CHANGED,
+    OFFENDERS_PROLIFIC_FLAGGED,
+    REPORTS_SUBMITTED,
+    force_topic,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -284,3 +289,45 @@ async def test_unroutable_report_is_visible_not_lost(
     dead = await read_topic(dlq, until=lambda rs: any(report_id in r.value.decode() for r in rs))
     (letter,) = [r for r in dead if report_id in r.value.decode()]
     assert dict(letter.headers)["dlq-reason"] == b"unroutable"
+
+
+async def test_prolific_flag_reaches_the_forces_topic_once_and_raises_priority(
+    services: Any,
+    client: httpx.AsyncClient,
+    chain: dict[str, Any],
+    publish: Callable[..., Awaitable[None]],
+    read_topic: Callable[..., Awaitable[list[Any]]],
+) -> None:
+    routing = services[1]
+    case_id = await submit(client, chain, "northumbria")
+    topic = routing.settings.topic(force_topic("northumbria"))
+    await read_topic(topic, until=lambda rs: case_id in case_ids(rs))
+    flag = example_event(ProlificOffenderFlagged).model_copy(
+        update={
+            "profile_id": f"prof-{secrets.token_hex(4)}",
+            "force": "northumbria",
+            "linked_cases": [LinkedCaseRef(case_id=case_id, force="northumbria")],
+        }
+    )
+    envelope = make_envelope(flag, producer="matching")
+    flags_topic = routing.settings.topic(OFFENDERS_PROLIFIC_FLAGGED)
+    await publish(flags_topic, envelope.model_dump_json().encode(), flag.profile_id.encode())
+    await publish(flags_topic, envelope.model_dump_json().encode(), flag.profile_id.encode())
+
+    def flags(records: list[Any]) -> list[Any]:
+        return [
+            r for r in records if flag.profile_id.encode() in r.value and b"prolific" in r.value
+        ]
+
+    def packages(records: list[Any]) -> list[dict[str, Any]]:
+        return [
+            json.loads(r.value)["payload"]
+            for r in records
+            if json.loads(r.value)["event_type"] == "case.routed"
+            and json.loads(r.value)["payload"]["case_id"] == case_id
+        ]
+
+    records = await read_topic(topic, until=lambda rs: bool(flags(rs)) and len(packages(rs)) >= 2)
+    assert len(flags(records)) == 1
+    latest = max(packages(records), key=lambda p: p["sequence"])
+    assert "prolific_offender" in [r["code"] for r in latest["priority_reasons"]]

@@ -35,6 +35,7 @@ from shopwatch.schemas.events import (
     ReportSubmitted,
 )
 from shopwatch.schemas.registry import make_envelope
+from shopwatch.schemas.topics import ForceTopicKind, force_topic
 
 log = logging.getLogger(__name__)
 PRODUCER = "routing"
@@ -84,7 +85,14 @@ class RoutingService:
         )
 
     async def on_prolific_flagged(self, event: Envelope[ProlificOffenderFlagged]) -> None:
+        """Tell the force (on its own cases topic) and raise its linked cases' priority."""
         flagged = event.payload
+        forward_id = f"prolific:{event.event_id}"
+        topic = force_topic(flagged.force, ForceTopicKind.CASES)
+        if await self.cases.forward(
+            forward_id, [self._message(flagged.profile_id, topic, flagged)]
+        ):
+            self.announce(forward_id)
         own = [ref.case_id for ref in flagged.linked_cases if ref.force == flagged.force]
         for case_id in await self.cases.cases_of_force(flagged.force, own):
             await self._apply(case_id, event, lambda s: mark_prolific(s, flagged, self.clock()))

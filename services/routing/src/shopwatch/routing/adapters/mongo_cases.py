@@ -78,6 +78,18 @@ class MongoCases:
         if result.matched_count == 0:
             raise ConcurrentUpdate(state.case_id)
 
+    async def forward(self, doc_id: str, messages: list[OutboxMessage]) -> bool:
+        """Record events to pass on, once: False if this forward was recorded before.
+
+        Kept in the cases collection (ids with a ':' can never be case ids) so the one
+        outbox relay of this collection publishes them too.
+        """
+        try:
+            await self.collection.insert_one({"_id": doc_id, **outbox_fields(messages)})
+        except DuplicateKeyError:
+            return False
+        return True
+
     async def cases_of_force(self, force: str, case_ids: list[str]) -> list[str]:
         cursor = self.collection.find({"_id": {"$in": case_ids}, "force": force}, {"_id": 1})
         return [doc["_id"] async for doc in cursor]
