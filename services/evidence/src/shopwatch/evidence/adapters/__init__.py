@@ -1,0 +1,1 @@
+"""Adapters: MongoDB (evidence state, custody log, reports, force tokens) and S3."""
