@@ -43,6 +43,7 @@ def durham(cli_env: dict[str, str]) -> Any:
     assert added.returncode == 0, added.stderr
     credentials = json.loads(added.stdout)
     assert credentials["force"] == "durham"
+    assert credentials["evidence_api_token"].startswith("swf_")
     yield credentials
     removed = shopwatch(cli_env, "admin", "force", "remove", "durham")
     assert removed.returncode == 0, removed.stderr

@@ -7,6 +7,7 @@ import secrets
 from typing import Annotated
 
 import typer
+from pymongo.errors import PyMongoError
 
 from shopwatch.cli.app import admin_app
 from shopwatch.cli.kafka_options import (
@@ -19,6 +20,9 @@ from shopwatch.cli.kafka_options import (
     topic_prefix,
 )
 from shopwatch.cli.output import emit, fail, info
+from shopwatch.evidence.admin import add_force_token
+from shopwatch.evidence.config import EvidenceSettings
+from shopwatch.runtime.db import mongo_client, service_database
 from shopwatch.runtime.kafka_security import (
     KafkaSecurityError,
     delete_scram_user,
@@ -61,6 +65,10 @@ def force_add(slug: str) -> None:
         asyncio.run(run())
     except (KafkaSecurityError, OSError) as exc:
         fail(f"could not create the force's Kafka user on {bootstrap()}: {exc}")
+    try:
+        api_token = asyncio.run(issue_evidence_token(slug))
+    except PyMongoError as exc:
+        fail(f"Kafka user made, but no evidence token: evidence's database: {exc}")
     document = {
         "force": slug,
         "kafka_bootstrap": sasl_bootstrap(),
@@ -71,9 +79,22 @@ def force_add(slug: str) -> None:
         "cases_topic": prefixed(force_topic(slug, ForceTopicKind.CASES)),
         "updates_topic": prefixed(force_topic(slug, ForceTopicKind.UPDATES)),
         "consumer_group_prefix": f"{acl_prefix()}force.{slug}.",
+        "evidence_api_token": api_token,
     }
     summary = "\n".join(f"{k}: {v}" for k, v in document.items() if v is not None)
     emit(document, f"{summary}\n{CREDENTIALS_WARNING}")
+
+
+async def issue_evidence_token(slug: str) -> str:
+    """A token for the force's HTTP access to evidence (downloads with a stated reason)."""
+    settings = EvidenceSettings()
+    client = mongo_client(settings, server_selection_timeout_ms=3_000)
+    try:
+        return await add_force_token(
+            service_database(client, settings.database_name), slug, label="admin force add"
+        )
+    finally:
+        await client.close()
 
 
 @force_admin.command("remove")
