@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -249,3 +251,22 @@ async def test_consumer_stops_when_dead_letter_rate_trips(
     await asyncio.sleep(1)
     assert await committed_offset(kafka_bootstrap, r.group, r.topic) == 2
     assert len(await read_topic(r.dlq, expect=2, settle_s=0.5)) == 2
+
+
+async def test_processed_records_unique_per_group_and_prunable(
+    database: AsyncDatabase[Doc],
+) -> None:
+    processed = MongoProcessedEvents(database[f"processed_prune_{uuid.uuid4().hex[:6]}"])
+    await processed.ensure_indexes()
+    assert await processed.record("g1", "e-1", topic="t", partition=0, offset=1)
+    assert not await processed.record("g1", "e-1", topic="t", partition=0, offset=2)
+    assert await processed.record("g2", "e-1", topic="t", partition=0, offset=1)
+    assert await processed.seen("g1", "e-1")
+    assert not await processed.seen("g3", "e-1")
+    await processed.collection.update_one(
+        {"_id": processed.record_id("g2", "e-1")},
+        {"$set": {"processed_at": datetime.now(UTC) - timedelta(days=40)}},
+    )
+    assert await processed.prune(timedelta(days=30)) == 1
+    assert await processed.seen("g1", "e-1")
+    assert not await processed.seen("g2", "e-1")
