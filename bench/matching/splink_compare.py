@@ -33,7 +33,7 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from shopwatch.matching.evaluation import offenders_of, read_jsonl
 from shopwatch.matching.normalise import canonical_vrm, normalise_offender
 
-THRESHOLDS = (0.5, 0.8, 0.9, 0.95, 0.99, 0.999)
+THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 0.95, 0.99)
 
 
 def rows_of(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, str]]:
