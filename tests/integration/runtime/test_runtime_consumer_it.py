@@ -148,13 +148,20 @@ async def test_redelivered_event_is_processed_once(
     await publish_envelope(r.publisher, event, r.topic, key="k")
     await publish_envelope(r.publisher, ping(2), r.topic, key="k")
 
-    async def all_seen() -> bool:
-        return sample("shopwatch_events_consumed_total", r) == 3
+    async def all_done() -> bool:
+        done = sample("shopwatch_events_processed_total", r)
+        return done + sample("shopwatch_events_duplicate_total", r) == 3
 
-    await eventually(all_seen, what="three messages consumed")
+    await eventually(all_done, what="three messages processed or skipped")
     # ...has its effect once, and is recorded once.
     assert r.deps.handled == [1, 2]
     assert sample("shopwatch_events_duplicate_total", r) == 1
+    assert sample("shopwatch_event_handler_duration_seconds_count", r) == 3
+
+    async def caught_up() -> bool:  # set after the commit of each message
+        return sample("shopwatch_consumer_lag", r) == 0
+
+    await eventually(caught_up, what="lag back to 0 at the high watermark")
     records = await r.processed.collection.find({"group": r.group}).to_list()
     assert len(records) == 2
     assert str(event.event_id) in {d["event_id"] for d in records}
@@ -238,6 +245,7 @@ async def test_consumer_stops_when_dead_letter_rate_trips(
         "only the allowed number dead-lettered; the topic was not drained into the DLQ"
     )
     assert r.deps.handled == [], "nothing behind the tripping message was consumed"
+    assert sample("shopwatch_consumer_lag", r) > 0, "the backlog shows as lag"
     [failing] = [c for c in await r.health.check() if not c.ok]
     assert failing.name == f"consumer:{r.topic}"
     assert sample("shopwatch_consumer_stopped", r) == 1

@@ -85,12 +85,16 @@ class Service(Generic[SettingsT]):
         parse: Parser[EventT] | None = None,
         group: str | None = None,
         transient: tuple[type[BaseException], ...] = (),
+        policy: ConsumerPolicy | None = None,
         **subscriber_options: Any,
     ) -> IdempotentConsumer[EventT, DepsT]:
         """Run `handler(event, deps)` for each event on the (unprefixed) `topic`.
 
         The parser defaults to the contract's registry for that topic (every event type
-        it carries); the group defaults to `<prefix>.<service>.<topic>`.
+        it carries); the group defaults to `<prefix>.<service>.<topic>`; retries and the
+        dead-letter limit default to the settings (`consumer_*`, `dlq_*`); `transient`
+        adds exception types worth retrying (e.g. an SMTP 4xx); other keyword arguments
+        go to FastStream's `broker.subscriber` (e.g. `max_poll_records`).
         """
         physical = self.settings.topic(topic)
         if is_known_topic(topic):
@@ -106,7 +110,7 @@ class Service(Generic[SettingsT]):
             parse=parse,
             processed=self.processed,
             dead_letters=self.dead_letters,
-            policy=ConsumerPolicy.from_settings(self.settings),
+            policy=policy or ConsumerPolicy.from_settings(self.settings),
             health=self.health,
             transient=transient,
         )
