@@ -48,6 +48,10 @@ def kafka_broker(
             ),
         ),
         logger=logging.getLogger("faststream"),
+        # FastStream logs "Received"/"Processed" per message at this level: DEBUG keeps
+        # them out of the production logs (the metrics count them) and lets us see them
+        # with SHOPWATCH_LOG_LEVEL=DEBUG.
+        log_level=logging.DEBUG,
         **options,
     )
 
