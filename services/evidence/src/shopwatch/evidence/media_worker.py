@@ -52,6 +52,18 @@ def facts_document(facts: media.MediaFacts) -> dict[str, Any]:
     }
 
 
+def peak_rss_kb() -> int:
+    """This process's own peak RSS. Not ``ru_maxrss``: Linux carries that across
+    ``execve`` from the parent it was forked from, so it would report the service's."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def run(job: dict[str, Any]) -> dict[str, Any]:
     source = str(job["source"])
     demuxer = job.get("demuxer")
@@ -110,7 +122,7 @@ def main() -> None:
         int(limits.get("file_mb", 16384)),
     )
     result = run(job)
-    result["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["max_rss_kb"] = peak_rss_kb()
     sys.stdout.write(json.dumps(result))
     sys.stdout.flush()
 
