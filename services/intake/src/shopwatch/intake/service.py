@@ -103,10 +103,9 @@ class IntakeService:
     async def submit(
         self, caller: Caller, report: Report, idempotency_key: str | None, fingerprint: str
     ) -> Accepted:
-        if idempotency_key is not None:
-            previous = await self._replay(caller, idempotency_key, fingerprint)
-            if previous is not None:
-                return previous
+        # Insert first, look up only on a collision: on FerretDB (SQLite) a lookup by _id
+        # that misses scans the whole collection, so checking for a replay before every
+        # new report made each submission cost O(reports stored).
         store = await self._own_store(caller, report.store_id)
         (sequence,) = await self.reports.next_sequences(day_key(self.clock()), 1)
         doc = self._report_document(caller, store, report, idempotency_key, fingerprint, sequence)
@@ -129,11 +128,8 @@ class IntakeService:
             if item.report is None:
                 outcomes[index] = BatchOutcome(index, "rejected", errors=item.errors)
                 continue
-            if item.idempotency_key is not None:
-                previous = await self._previous(caller, item.idempotency_key)
-                if previous is not None:
-                    outcomes[index] = _replay_outcome(index, previous, item.fingerprint)
-                    continue
+            # Replays are found by the insert's collision below, not looked up first (see
+            # `submit`).
             store_id = item.report.store_id
             if store_id not in stores:
                 found = await self.tenants.get_store(store_id)
