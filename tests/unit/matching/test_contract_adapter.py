@@ -1,0 +1,45 @@
+"""The adapter between the event contract and the matcher."""
+
+from shopwatch.matching.contract import features_of, links_of, score01
+from shopwatch.matching.domain import Matcher, MatcherConfig
+from shopwatch.schemas.enums import LinkStatus
+from shopwatch.schemas.events import MatchingRequested
+from shopwatch.schemas.examples import example_event
+
+
+def request(report_id: str, store_id: str, force: str) -> MatchingRequested:
+    base = example_event(MatchingRequested)
+    return base.model_copy(
+        update={"report_id": report_id, "case_id": report_id, "store_id": store_id, "force": force}
+    )
+
+
+def test_features_carry_the_description_but_never_ethnicity() -> None:
+    base = example_event(MatchingRequested)
+    (features,) = features_of(base)[:1]
+    offender = base.offenders[0]
+    assert features.name == offender.name and features.force == base.force
+    assert not hasattr(features, "ic_code")
+
+
+def test_score_mapping_is_monotone_and_bounded() -> None:
+    config = MatcherConfig()
+    values = [score01(bits, config) for bits in (-50, 0, config.review, config.auto_link, 80)]
+    assert values == sorted(values)
+    assert values[0] >= 0 and values[-1] <= 1
+    assert abs(score01(config.review, config) - 0.5) < 1e-9
+
+
+def test_a_repeat_links_to_the_earlier_case_with_its_force() -> None:
+    matcher = Matcher()
+    first = request("rep_1", "st_1", "durham")
+    second = request("rep_2", "st_2", "cleveland")
+    matcher.match(features_of(first))
+    results = matcher.match(features_of(second))
+    profiles = {r.profile_id: matcher.profile(r.profile_id) for r in results if r.profile_id}
+    links = links_of(results, {k: v for k, v in profiles.items() if v}, matcher.config)
+    assert links, "the same described offender should link"
+    link = links[0]
+    assert link.status in {LinkStatus.AUTO_LINKED, LinkStatus.CANDIDATE}
+    assert [(c.case_id, c.force) for c in link.linked_cases] == [("rep_1", "durham")]
+    assert all(0 <= f.score <= 1 for f in link.matched_features)
