@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,7 +24,8 @@ MAX_ATTEMPTS = 6
 
 @app.command()
 def submit(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    # Checked below rather than by typer, whose usage panel is several lines of box art.
+    file: Annotated[Path, typer.Argument(help="JSON Lines (.jsonl) or CSV (.csv) file.")],
     api_url: Annotated[str, typer.Option(envvar="SHOPWATCH_API_URL")] = "http://127.0.0.1:8001",
     api_key: Annotated[
         str | None, typer.Option(envvar="SHOPWATCH_API_KEY", help="Retailer API key.")
@@ -40,6 +42,11 @@ def submit(
     """
     if not api_key:
         fail("no API key: pass --api-key or set SHOPWATCH_API_KEY", code=2)
+    if not file.is_file():
+        problem = "is not a file" if file.exists() else "does not exist"
+        fail(f"{file} {problem}", code=2)
+    if not os.access(file, os.R_OK):
+        fail(f"{file} is not readable", code=2)
     rejects_path = rejects or file.with_suffix(file.suffix + ".rejects.jsonl")
     total = count_entries(file)
     counts: Counter[str] = Counter()
