@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from shopwatch.runtime.provisioning import ensure_topics
 from shopwatch.schemas.events import CaseRouted
 from shopwatch.schemas.examples import example_envelope
 from shopwatch.schemas.topics import force_topic
@@ -33,8 +35,16 @@ def shopwatch(
 
 
 @pytest.fixture(scope="module")
-def cli_env(registry_topics: str) -> dict[str, str]:
-    return {**os.environ, "SHOPWATCH_TOPIC_PREFIX": registry_topics}
+async def cli_prefix(stack_env: Any, topic_prefix: str) -> str:
+    """Topics of this module alone: other tests' cases on durham's topic must not show."""
+    prefix = f"{topic_prefix}cli{secrets.token_hex(2)}."
+    await ensure_topics(stack_env.kafka_bootstrap, prefix=prefix, partitions_override=1)
+    return prefix
+
+
+@pytest.fixture(scope="module")
+def cli_env(cli_prefix: str) -> dict[str, str]:
+    return {**os.environ, "SHOPWATCH_TOPIC_PREFIX": cli_prefix}
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +62,12 @@ def durham(cli_env: dict[str, str]) -> Any:
 async def test_force_lists_its_cases_and_writes_case_files(
     cli_env: dict[str, str],
     durham: dict[str, Any],
-    registry_topics: str,
+    cli_prefix: str,
     publish: Callable[..., Awaitable[None]],
     tmp_path: Path,
 ) -> None:
     envelope = example_envelope(CaseRouted)
-    topic = f"{registry_topics}{force_topic('durham')}"
+    topic = f"{cli_prefix}{force_topic('durham')}"
     await publish(topic, envelope.model_dump_json().encode(), envelope.payload.case_id.encode())
     listened = shopwatch(
         cli_env,
@@ -85,7 +95,7 @@ async def test_force_lists_its_cases_and_writes_case_files(
 async def test_force_update_goes_to_its_own_topic_only(
     cli_env: dict[str, str],
     durham: dict[str, Any],
-    registry_topics: str,
+    cli_prefix: str,
     read_topic: Callable[..., Awaitable[list[Any]]],
 ) -> None:
     creds = ["--user", durham["kafka_username"], "--password", durham["kafka_password"]]
@@ -106,7 +116,7 @@ async def test_force_update_goes_to_its_own_topic_only(
     assert sent.returncode == 0, sent.stderr
     event_id = json.loads(sent.stdout)["event_id"]
     records = await read_topic(
-        f"{registry_topics}{force_topic('durham', 'updates')}",
+        f"{cli_prefix}{force_topic('durham', 'updates')}",
         until=lambda rs: any(event_id.encode() in r.value for r in rs),
     )
     assert sum(event_id.encode() in r.value for r in records) == 1
