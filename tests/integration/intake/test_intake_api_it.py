@@ -320,3 +320,29 @@ async def test_identity_endpoint_resolves_a_key(client: httpx.AsyncClient, chain
     assert me.status_code == 200
     assert me.json() == {"retailer_id": chain.retailer_id, "key_id": chain.key_id}
     assert (await client.get("/v1/me")).status_code == 401
+
+
+def metric(text: str, name: str, label: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{") and label in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics_count_accepted_and_refused_reports(
+    client: httpx.AsyncClient, chain: Tenant
+) -> None:
+    before = (await client.get("/metrics")).text
+    await client.post("/v1/reports", json=report_body(chain.store_id), headers=chain.headers)
+    await client.post("/v1/reports", json={"store_id": chain.store_id}, headers=chain.headers)
+    await client.post("/v1/reports", json=report_body(chain.store_id))
+    after = (await client.get("/metrics")).text
+    received = "shopwatch_reports_received_total"
+    rejected = "shopwatch_reports_rejected_total"
+    assert metric(after, received, 'path="single"') - metric(before, received, 'path="single"') == 1
+    assert (
+        metric(after, rejected, 'reason="invalid"') - metric(before, rejected, 'reason="invalid"')
+        == 1
+    )
+    unauth = 'reason="unauthenticated"'
+    assert metric(after, rejected, unauth) - metric(before, rejected, unauth) == 1

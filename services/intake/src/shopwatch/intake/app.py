@@ -20,6 +20,7 @@ from shopwatch.intake.idempotency import InvalidIdempotencyKey
 from shopwatch.intake.limits import BodySizeLimit
 from shopwatch.intake.pagination import InvalidCursor
 from shopwatch.intake.rate_limit import RateLimiter
+from shopwatch.intake.report_metrics import ReportSubmissionMetrics
 from shopwatch.intake.service import IdempotencyConflict, IntakeService, NotFound
 from shopwatch.runtime.service_main import Service
 from shopwatch.schemas.topics import CASES_STATUS_CHANGED
@@ -51,6 +52,7 @@ def configure_http(app: FastAPI, settings: IntakeSettings, intake: IntakeService
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.include_router(router)
     app.include_router(identity_router)
+    app.add_middleware(ReportSubmissionMetrics)
     app.add_middleware(
         BodySizeLimit,
         limit_for_path=lambda path: (

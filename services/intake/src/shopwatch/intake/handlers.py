@@ -23,6 +23,7 @@ from shopwatch.intake.api_models import (
 from shopwatch.intake.auth import caller_with_quota, charge_quota, current_caller, require_json
 from shopwatch.intake.idempotency import fingerprint, validate_key
 from shopwatch.intake.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor
+from shopwatch.intake.report_metrics import count_batch
 from shopwatch.intake.service import BatchItem, Caller, IntakeService
 from shopwatch.schemas.report import Report
 
@@ -95,10 +96,12 @@ async def submit_batch(
         for o in outcomes
     ]
     count = {s: sum(1 for o in outcomes if o.status == s) for s in ("accepted", "duplicate")}
+    rejected = len(outcomes) - count["accepted"] - count["duplicate"]
+    count_batch(count["accepted"], rejected)
     return BatchResponse(
         accepted=count["accepted"],
         duplicates=count["duplicate"],
-        rejected=len(outcomes) - count["accepted"] - count["duplicate"],
+        rejected=rejected,
         results=results,
     )
 
