@@ -672,6 +672,24 @@ async def test_a_force_sees_its_cases_evidence_with_a_reason_and_is_logged(
     assert edit.status_code == 403
     await revoke_force_token(stack.evidence.db, cleveland_token)
     assert (await http.get(url, params=why, headers=cleveland)).status_code == 401
+    # An officer asks for a still of the moment that matters; it is made in the background.
+    asked = await http.post(f"{url}/stills", params=why, json={"at_seconds": [0.5]}, headers=durham)
+    assert asked.status_code == 202, asked.text
+
+    async def still_made() -> bool:
+        doc = (await http.get(url, params=why, headers=durham)).json()
+        return any(d["kind"] == "STILL" for d in doc["derivatives"])
+
+    await eventually(still_made, what="the requested still")
+    doc = (await http.get(url, params=why, headers=durham)).json()
+    still = next(d for d in doc["derivatives"] if d["kind"] == "STILL")
+    assert still["file_name"].endswith("-STILL-1.jpg") and abs(still["at_seconds"] - 0.5) <= 0.04
+    log = (await http.get(f"{url}/custody", params=why, headers=durham)).json()
+    assert log["verification"]["ok"] and log["entries"][-1]["action"] in ("derived", "accessed")
+    assert any(
+        e["action"] == "derived" and e["details"]["derivative_id"] == still["derivative_id"]
+        for e in log["entries"]
+    )
 
 
 async def test_bad_input_gets_a_clear_4xx_naming_the_field(

@@ -345,8 +345,8 @@ class EvidenceService:
                         "master_version_id": info.version_id,
                         "legal_hold": held,
                         "job": "verify",
+                        "job_first_attempt": int(current.get("attempts") or 0),
                         "lease_until": EPOCH,
-                        "attempts": 0,
                     }
                 },
                 require={"status": EvidenceStatus.INITIATED.value},
@@ -519,9 +519,9 @@ class EvidenceService:
                 update={
                     "$set": {
                         "job": "stills",
+                        "job_first_attempt": int(current.get("attempts") or 0),
                         "stills_pending": wanted,
                         "lease_until": EPOCH,
-                        "attempts": 0,
                         "updated_at": self.clock(),
                     }
                 },

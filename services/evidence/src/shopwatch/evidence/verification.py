@@ -241,7 +241,8 @@ class Verifier:
             )
 
     async def _failed(self, doc: Mapping[str, Any], exc: Exception) -> None:
-        attempts = int(doc.get("attempts") or 1)
+        # ``attempts`` only ever grows (claims are keyed by it); count this job's own.
+        attempts = max(1, int(doc.get("attempts") or 1) - int(doc.get("job_first_attempt") or 0))
         if doc.get("job") == "stills" and attempts >= self.settings.verify_max_attempts:
             await self.repo.update(
                 {"_id": doc["_id"], "lease_owner": self.owner},

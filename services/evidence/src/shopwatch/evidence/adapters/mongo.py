@@ -98,6 +98,7 @@ class MongoEvidence:
 
         The claim is an insert of ``<evidence_id>:<attempt>`` into ``claims``: of several
         workers that saw the same item at the same attempt, exactly one insert succeeds.
+        So ``attempts`` only ever grows: a new job on the item continues the count.
         """
         cursor = (
             self.evidence.find(
