@@ -7,16 +7,19 @@ no moment where one exists without the other (FerretDB has no multi-document tra
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shopwatch.intake.pagination import Cursor
 
 Document = dict[str, Any]
+
+# Reference numbers a process claims at once: one round trip per hundred reports.
+REFERENCE_BLOCK = 100
 
 # Fields a retailer never needs to see: plumbing of exactly-once delivery.
 _INTERNAL_FIELDS = {"outbox": 0, "applied_events": 0, "fingerprint": 0}
@@ -30,6 +33,10 @@ class MongoReports:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db["reports"]
         self._counters = db["reference_counters"]
+        # This process's current block of reference numbers (see `next_sequences`).
+        self._allocating = asyncio.Lock()
+        self._block_day = ""
+        self._next_block = self._next = self._end = 0
 
     async def ensure_indexes(self) -> None:
         # Idempotency needs no index: a keyed report's _id is derived from the key (see
@@ -38,26 +45,45 @@ class MongoReports:
         await self.collection.create_index([("retailer_id", 1), ("submitted_at", -1), ("_id", -1)])
 
     async def next_sequence(self, day: str) -> int:
-        doc = await self._counters.find_one_and_update(
-            {"_id": day},
-            {"$inc": {"seq": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert doc is not None  # upsert with AFTER always returns the document
-        return int(doc["seq"])
+        (sequence,) = await self.next_sequences(day, 1)
+        return sequence
 
-    async def next_sequences(self, day: str, count: int) -> range:
-        """Reserve `count` consecutive sequence numbers in one round trip (batch intake)."""
-        doc = await self._counters.find_one_and_update(
-            {"_id": day},
-            {"$inc": {"seq": count}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        assert doc is not None
-        last = int(doc["seq"])
-        return range(last - count + 1, last + 1)
+    async def next_sequences(self, day: str, count: int) -> list[int]:
+        """`count` numbers for the day's human references, never handed out twice.
+
+        A process claims numbers a block of `REFERENCE_BLOCK` at a time by inserting the
+        block's document (`<day>:<block>`): an insert whose _id is taken fails on the
+        unique index, atomically on MongoDB and FerretDB alike. A day counter bumped
+        with `findAndModify` `$inc` is not safe on FerretDB 1.24: concurrent calls got
+        the same number (two reports, one reference) and increments were lost, and the
+        day's first upserts raced into duplicate-key errors. Numbers are unique but not
+        in time order across processes, and a restart leaves the rest of a block unused.
+        """
+        async with self._allocating:
+            if self._block_day != day:
+                self._block_day, self._next_block, self._next, self._end = day, 0, 0, 0
+            numbers: list[int] = []
+            while len(numbers) < count:
+                if self._next >= self._end:
+                    await self._claim_block(day)
+                take = min(count - len(numbers), self._end - self._next)
+                numbers.extend(range(self._next, self._next + take))
+                self._next += take
+            return numbers
+
+    async def _claim_block(self, day: str) -> None:
+        # Claimed blocks always form a prefix (everyone claims the lowest free one), so
+        # walking up from the last block this process knew of finds the next free one; a
+        # fresh process walks the day's claimed blocks once, a millisecond or two each.
+        block = self._next_block
+        while True:
+            try:
+                await self._counters.insert_one({"_id": f"{day}:{block:06d}"})
+                break
+            except DuplicateKeyError:
+                block += 1
+        self._next_block = block + 1
+        self._next, self._end = block * REFERENCE_BLOCK + 1, (block + 1) * REFERENCE_BLOCK + 1
 
     async def insert(self, doc: Document) -> None:
         try:
