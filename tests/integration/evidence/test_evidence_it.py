@@ -856,3 +856,22 @@ async def test_exhibit_references_are_allocated_and_editable(
     ).json()
     assert log["entries"][-1]["action"] == "exhibit_ref_changed"
     assert log["entries"][-1]["details"]["to"] == "AM/77"
+
+
+async def test_an_upload_session_that_vanished_from_storage_can_be_started_again(
+    stack: Stack, http: httpx.AsyncClient, shop: Retailer, report_id: str, files: dict[str, Path]
+) -> None:
+    path = unique_copy(files["mp4"], "vanished.mp4")
+    first = (await start_upload(http, shop, report_id, path)).json()
+    doc = await stack.evidence.db["evidence"].find_one({"_id": first["evidence_id"]})
+    assert doc is not None
+    # A bucket lifecycle rule (or an operator) aborts the multipart upload.
+    await asyncio.to_thread(stack.service.store.abort, doc["master_key"], doc["upload_id"])
+    gone = await http.get(f"/v1/evidence/{first['evidence_id']}/uploaded", headers=shop.headers)
+    assert gone.status_code == 410 and gone.json()["code"] == "upload_gone"
+    again = await start_upload(http, shop, report_id, path)
+    assert again.status_code == 201 and again.json()["evidence_id"] != first["evidence_id"]
+    log = (
+        await http.get(f"/v1/evidence/{first['evidence_id']}/custody", headers=shop.headers)
+    ).json()
+    assert log["verification"]["ok"] and log["entries"][-1]["action"] == "deleted"

@@ -273,7 +273,9 @@ class EvidenceService:
         try:
             parts = await self._s3(self.store.list_parts, doc["master_key"], doc["upload_id"])
         except NoSuchUpload:
-            return doc, []
+            if await self._s3(self.store.stat, doc["master_key"]) is not None:
+                return doc, []  # completed in storage; `complete` will record it
+            raise await self._close_vanished(doc) from None
         return doc, sorted(parts, key=lambda p: p.number)
 
     async def complete(self, caller: Caller, evidence_id: str) -> Document:
@@ -295,11 +297,7 @@ class EvidenceService:
             # object tells which.
             found = await self._s3(self.store.stat, key)
             if found is None:
-                raise EvidenceError(
-                    "the upload session is gone (aborted or expired); start a new upload",
-                    field="evidence_id",
-                    code="upload_gone",
-                ) from None
+                raise await self._close_vanished(doc) from None
             info = found
         except ObjectExists as exc:
             raise EvidenceError(
@@ -621,6 +619,43 @@ class EvidenceService:
         if not access.can_see(caller, doc, report):
             raise NotFound(f"evidence {evidence_id} not found")
         return doc
+
+    async def _close_vanished(self, doc: Mapping[str, Any]) -> EvidenceError:
+        """S3 no longer knows the multipart upload (aborted by a lifecycle rule, say) and
+        holds no object: close the session, so the same file can be uploaded afresh."""
+
+        def build(current: Document) -> Change:
+            if current["status"] != EvidenceStatus.INITIATED.value:
+                return Change()
+            now = self.clock()
+            return Change(
+                entries=[
+                    EntrySpec(
+                        SYSTEM,
+                        Action.DELETED,
+                        "the upload session no longer exists in storage; nothing was stored",
+                        {"why": "upload_vanished"},
+                    )
+                ],
+                update={
+                    "$set": {
+                        "status": EvidenceStatus.DELETED.value,
+                        "deleted_at": now,
+                        "updated_at": now,
+                        "deletion": {"why": "upload_vanished"},
+                        "open_key": closed_key(current),
+                    }
+                },
+                require={"status": EvidenceStatus.INITIATED.value},
+            )
+
+        await self.custody.write(str(doc["_id"]), build)
+        return EvidenceError(
+            "the upload session expired in storage; start the upload again (re-running"
+            " `shopwatch upload` does)",
+            field="evidence_id",
+            code="upload_gone",
+        )
 
     @staticmethod
     def _require_open(doc: Mapping[str, Any]) -> None:
