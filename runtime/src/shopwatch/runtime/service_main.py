@@ -17,6 +17,7 @@ starts the consumers. Stop is the reverse: consumers first (no new work), then t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -43,6 +44,7 @@ from shopwatch.schemas.envelope import Envelope
 from shopwatch.schemas.topics import dlq_topic, is_known_topic
 
 log = logging.getLogger(__name__)
+STOP_STEP_TIMEOUT_S = 20.0
 
 SettingsT = TypeVar("SettingsT", bound=RuntimeSettings)
 DepsT = TypeVar("DepsT")
@@ -190,7 +192,11 @@ class Service(Generic[SettingsT]):
         steps.append(("mongo", self.mongo.close))
         for name, step in steps:
             try:
-                await step()
+                # Bounded: a broker that stops answering (a LeaveGroup that never returns)
+                # must not hold the process, and a SIGTERM, hostage for minutes.
+                await asyncio.wait_for(step(), timeout=STOP_STEP_TIMEOUT_S)
+            except TimeoutError:
+                log.error("stopping %s took over %.0fs; going on", name, STOP_STEP_TIMEOUT_S)
             except Exception:
                 log.exception("stopping %s failed", name)
         log.info("%s stopped", self.settings.service_name)
