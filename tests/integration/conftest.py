@@ -1,12 +1,13 @@
 """Fixtures shared by the services' integration tests, on the real local stack.
 
-One topic prefix per test session: every registry topic is created under it once (one
-partition each, to keep the single local broker light) and deleted at the end.
+One topic prefix per test module: every registry topic is created under it (one partition
+each, to keep the single local broker light) and deleted when the module is done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,15 +25,21 @@ SettingsT = TypeVar("SettingsT", bound=RuntimeSettings)
 Record = Any
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def registry_topics(stack_env: Any, topic_prefix: str) -> AsyncIterator[str]:
-    """Creates every registry topic under this session's prefix; yields the prefix."""
-    await ensure_topics(stack_env.kafka_bootstrap, prefix=topic_prefix, partitions_override=1)
-    yield topic_prefix
+    """Every registry topic under a prefix of this test module alone; yields the prefix.
+
+    Per module, not per session: a consumer that starts from the beginning of a topic
+    (routing, matching, notify) must not be handed every event the modules before it
+    produced (a 1,000-report bulk test, say), which made later modules slow and flaky.
+    """
+    prefix = f"{topic_prefix}{secrets.token_hex(3)}."
+    await ensure_topics(stack_env.kafka_bootstrap, prefix=prefix, partitions_override=1)
+    yield prefix
     admin = AIOKafkaAdminClient(bootstrap_servers=stack_env.kafka_bootstrap)
     await admin.start()
     try:
-        ours = [t for t in await admin.list_topics() if t.startswith(topic_prefix)]
+        ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
         for start in range(0, len(ours), 100):
             await admin.delete_topics(ours[start : start + 100])
     finally:
