@@ -366,13 +366,11 @@ async def test_an_interrupted_run_resumes_without_duplicates(
     assert again.code == 0, again.stderr[-3000:]
     summary = again.summary()
     # Whatever was stored before the kill (even a batch whose answer never reached the
-    # CLI) comes back as "already accepted"; the rest is accepted now; nothing twice.
-    assert summary == {
-        "total": RESUMED,
-        "accepted": RESUMED - stored_before,
-        "already": stored_before,
-        "rejected": 0,
-    }
+    # CLI, and one the server was still writing when we counted) comes back as "already
+    # accepted"; the rest is accepted now; nothing twice.
+    assert summary["total"] == RESUMED and summary["rejected"] == 0
+    assert summary["accepted"] + summary["already"] == RESUMED
+    assert summary["already"] >= stored_before
     assert await stored.count(tenants.resumer) == RESUMED
     for n in (0, 1, RESUMED - 1):  # spot checks, both kinds of key
         assert (
