@@ -20,6 +20,7 @@ the module passes in about 2 minutes; 300 in under one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import os
@@ -318,7 +319,11 @@ async def test_bulk_submit_of_10000_reports_counts_exactly_and_names_the_bad_lin
 
     assert run.code == 1, run.stderr[-3000:]  # rejects present
     valid = BULK - len(expected_fields)
-    assert run.summary() == {"total": BULK, "accepted": valid, "already": 0, "rejected": 6}
+    summary = run.summary()
+    # A batch whose answer was slow is sent again by the CLI; the server then reports its
+    # reports as already accepted. Either way each valid report is stored exactly once.
+    assert summary["total"] == BULK and summary["rejected"] == 6
+    assert summary["accepted"] + summary["already"] == valid
     rejects = rejects_of(path)
     assert sorted(rejects) == sorted(expected_fields)
     for line_no, field in expected_fields.items():
@@ -356,7 +361,9 @@ async def test_an_interrupted_run_resumes_without_duplicates(
             assert time.monotonic() < deadline, "no progress within 120 s"
             await asyncio.sleep(0.1)
     finally:
-        first.send_signal(signal.SIGKILL)  # a crash, not a polite stop
+        if first.returncode is None:
+            with contextlib.suppress(ProcessLookupError):  # it may end on its own meanwhile
+                first.send_signal(signal.SIGKILL)  # a crash, not a polite stop
         await first.wait()
     stored_before = await stored.count(tenants.resumer)
     assert RESUMED // 3 <= stored_before < RESUMED
