@@ -140,6 +140,31 @@ def stop_service(process: subprocess.Popen[bytes], timeout_s: float = 30) -> Non
         process.wait()
 
 
+def settle_database(
+    mongo_url: str, database: str, collection: str, quiet_s: float = 2.0, timeout_s: float = 60.0
+) -> None:
+    """Wait until `collection`'s document count has not changed for `quiet_s`.
+
+    Call it after stopping a service and before dropping its database or starting the
+    next measurement: FerretDB keeps running the writes a stopped client left queued,
+    a drop racing them re-creates the database, and FerretDB 1.24 (SQLite, WAL) has died
+    with SIGBUS in `_walFindFrame` on such a drop, leaving a file it cannot start with.
+    """
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, Any]] = MongoClient(mongo_url, serverSelectionTimeoutMS=5000)
+    try:
+        last, quiet_since = -1, time.monotonic()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_s:
+            count = client[database][collection].estimated_document_count()
+            if count != last:
+                last, quiet_since = count, time.monotonic()
+            time.sleep(0.5)
+    finally:
+        client.close()
+
+
 def update_section(path: Path, name: str, body: str, *, title: str) -> None:
     """Replace (or append) the section `name` of a results file, keeping the rest as is.
 

@@ -56,6 +56,7 @@ from bench.common import (
     markdown_table,
     peak_rss_bytes,
     percentile,
+    settle_database,
     stack_env,
     start_service,
     stop_service,
@@ -265,6 +266,10 @@ class IntakeRunner:
             return phase
         finally:
             await asyncio.to_thread(stop_service, process)
+            # FerretDB idle again before the next phase, and safe to drop later.
+            await asyncio.to_thread(
+                settle_database, self.env["SHOPWATCH_MONGO_URL"], database, "reports"
+            )
 
     async def drop_databases(self) -> None:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(self.env["SHOPWATCH_MONGO_URL"])
@@ -327,6 +332,17 @@ def _client(intake: Intake, connections: int) -> httpx.AsyncClient:
     )
 
 
+async def _post(
+    phase: Phase, http: httpx.AsyncClient, path: str, body: bytes
+) -> httpx.Response | None:
+    """The answer, or None (counted as an error) when the connection failed."""
+    try:
+        return await http.post(path, content=body)
+    except httpx.TransportError as exc:
+        phase.error(type(exc).__name__)
+        return None
+
+
 async def single(intake: Intake, clients: int, seconds: float) -> Phase:
     phase = Phase(f"single POST /v1/reports, {clients} clients")
     bodies = [json.dumps(b).encode() for b in report_bodies(intake.store_id, 50_000, "S")]
@@ -340,8 +356,10 @@ async def single(intake: Intake, clients: int, seconds: float) -> Phase:
             while time.perf_counter() < stop_at:
                 body = next(cursor)
                 sent = time.perf_counter()
-                response = await http.post("/v1/reports", content=body)
+                response = await _post(phase, http, "/v1/reports", body)
                 phase.latencies_ms.append((time.perf_counter() - sent) * 1000)
+                if response is None:
+                    continue
                 if response.status_code == 202:
                     phase.accepted += 1
                     phase.report_ids.append(response.json()["report_id"])
@@ -369,8 +387,10 @@ async def batch(intake: Intake, clients: int, batches: int, size: int) -> Phase:
             while queue:
                 body = queue.pop()
                 sent = time.perf_counter()
-                response = await http.post("/v1/reports/batch", content=body)
+                response = await _post(phase, http, "/v1/reports/batch", body)
                 phase.latencies_ms.append((time.perf_counter() - sent) * 1000)
+                if response is None:
+                    continue
                 if response.status_code != 207:
                     phase.error(str(response.status_code))
                     continue
@@ -403,9 +423,11 @@ async def paced(intake: Intake, rate: float, seconds: float) -> Phase:
                 await asyncio.sleep(delay)
             elif delay < -0.005:
                 late += 1
-            response = await http.post("/v1/reports", content=body)
+            response = await _post(phase, http, "/v1/reports", body)
             # From the scheduled start: a client that fell behind does not hide a stall.
             phase.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
+            if response is None:
+                return
             if response.status_code == 202:
                 phase.accepted += 1
                 phase.report_ids.append(response.json()["report_id"])
