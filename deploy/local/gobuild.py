@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.local import process
@@ -13,12 +15,25 @@ from deploy.local.config import BIN, LOGS
 GO_HINT = "install Go >= 1.24 (https://go.dev/doc/install) and put `go` on PATH"
 
 
+@dataclass(frozen=True)
+class SourcePatch:
+    """Replace `old` by `new` in one vendored file; `old` must occur exactly once."""
+
+    path: str
+    old: str
+    new: str
+
+
 def _stamp(binary: Path) -> Path:
     return binary.with_name(binary.name + ".version")
 
 
-def binary_ok(binary: Path, module: str, version: str) -> bool:
-    """True if `binary` runs (`--version`) and was built from `module` at `version`."""
+def binary_ok(binary: Path, module: str, version: str, *, build: str | None = None) -> bool:
+    """True if `binary` runs (`--version`) and was built from `module` at `version`.
+
+    With `build` (a patched build), only the stamp written after that build counts:
+    the module version alone cannot tell a patched binary from an unpatched one.
+    """
     if not binary.exists():
         return False
     try:
@@ -30,6 +45,8 @@ def binary_ok(binary: Path, module: str, version: str) -> bool:
     if probe.returncode != 0:
         return False
     stamp = _stamp(binary)
+    if build is not None:
+        return stamp.exists() and stamp.read_text().strip() == build
     if stamp.exists() and stamp.read_text().strip() == version:
         return True
     go = shutil.which("go")
@@ -78,14 +95,18 @@ def go_build_from_module(
     version: str,
     *,
     vendor_files: dict[str, str] | None = None,
+    patches: Sequence[SourcePatch] = (),
+    build: str | None = None,
 ) -> Path:
     """Build `package` from a go.mod of our own (in `module_dir`), vendored in the cache.
 
     `vendor_files` maps paths inside vendor/ to contents added before the build (used to
-    supply files that a module's own release tooling generates).
+    supply files that a module's own release tooling generates); `patches` edit vendored
+    sources, and `build` (e.g. "v1.24.2+ours.1") stamps the result so a binary built
+    without the current patches is rebuilt.
     """
     binary = BIN / name
-    if binary_ok(binary, module, version):
+    if binary_ok(binary, module, version, build=build):
         return binary
     go = process.require_tool("go", GO_HINT)
     work = BIN.parent / "build" / name
@@ -103,6 +124,8 @@ def go_build_from_module(
         target = work / "vendor" / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content)
+    for patch in patches:
+        apply_patch(work / "vendor", patch)
     BIN.mkdir(parents=True, exist_ok=True)
     process.run_with_progress(
         f"{name}: go build {version}",
@@ -112,5 +135,19 @@ def go_build_from_module(
         env=env,
     )
     shutil.rmtree(work, ignore_errors=True)
-    _stamp(binary).write_text(version + "\n")
+    _stamp(binary).write_text((build or version) + "\n")
     return binary
+
+
+def apply_patch(root: Path, patch: SourcePatch) -> None:
+    """Edit one file under `root`; stop with a clear error if the source is not as expected."""
+    target = root / patch.path
+    text = target.read_text()
+    count = text.count(patch.old)
+    if count != 1:
+        raise SystemExit(
+            f"cannot patch {patch.path}: the expected source occurs {count} times "
+            "(the pinned module changed?); see deploy/local/ferretdb_patches.py"
+        )
+    target.chmod(0o644)
+    target.write_text(text.replace(patch.old, patch.new))

@@ -1,0 +1,48 @@
+"""Two source edits applied to FerretDB v1.24.2 before it is built (SQLite backend only).
+
+Why: FerretDB builds each collection's `_id` index on the expression `_ferretdb_sjson->"_id"`
+but looks documents up by `_ferretdb_sjson->'$._id'`. Both mean the same JSON value, but
+SQLite only uses an expression index for the identical expression, so every find, update
+and delete by `_id` scanned the whole table (`EXPLAIN QUERY PLAN`: SCAN instead of SEARCH
+USING INDEX): a write by `_id` went from 1.4 ms at 100 documents to 16 ms at 6,000.
+
+1. Look `_id` up with `->'_id'`, which SQLite matches to the index expression.
+2. Push an `_id` equality down also when the filter has more keys than `_id` (an optimistic
+   `{_id, version}` update, a claim `{_id, state}`): FerretDB's handlers filter every
+   returned document again in Go, so narrowing the SQL to the one row with that `_id` only
+   skips rows that could never match. `_id` is unique and never an array, so no document
+   the full filter would match is left out.
+"""
+
+from __future__ import annotations
+
+from deploy.local.gobuild import SourcePatch
+
+MODULE_DIR = "github.com/FerretDB/FerretDB/internal/backends/sqlite"
+
+PATCHES = (
+    SourcePatch(
+        path=f"{MODULE_DIR}/metadata/metadata.go",
+        old="""IDColumn = DefaultColumn + "->'$._id'\"""",
+        new="""IDColumn = DefaultColumn + "->'_id'\"""",
+    ),
+    SourcePatch(
+        path=f"{MODULE_DIR}/collection.go",
+        old="""	// that logic should exist in one place
+	// TODO https://github.com/FerretDB/FerretDB/issues/3235
+	if params.Filter.Len() == 1 {
+		v, _ := params.Filter.Get("_id")
+		switch v.(type) {
+		case string, types.ObjectID:
+			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)""",
+        new="""	// Shopwatch: push `_id` down whatever else the filter holds; handlers re-filter.
+	if params.Filter != nil && params.Filter.Has("_id") {
+		v, _ := params.Filter.Get("_id")
+		switch v.(type) {
+		case string, types.ObjectID:
+			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)""",
+    ),
+)
+
+# Part of the binary's version stamp: a new edit must rebuild binaries built before it.
+PATCH_LEVEL = "shopwatch.1"
