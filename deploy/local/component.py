@@ -53,7 +53,9 @@ class Component(ABC):
     def pid(self) -> int | None:
         return process.running_pid(self.name, self.marker)
 
-    def up(self) -> None:
+    def up(self, *, install: bool = True) -> None:
+        """Start (installing what is missing unless `install` is False) and wait until
+        healthy; a no-op for a server that runs already."""
         pid = self.pid()
         if pid is not None:
             if self.healthy():
@@ -61,7 +63,10 @@ class Component(ABC):
                 return
             process.wait_until(self.name, self.healthy, timeout=self.health_timeout, pid=pid)
             return
-        self.install()
+        if install:
+            # Skipped when restarting a server a fault test stopped: its binaries are
+            # there, and a start must never turn into a build.
+            self.install()
         self.prepare()
         process.ensure_ports_free(self.name, HOST, self.ports)
         pid = process.spawn(self.name, self.argv(), env=self.env(), cwd=self.cwd())

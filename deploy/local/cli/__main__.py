@@ -1,4 +1,4 @@
-"""`python -m deploy.local up|down|status|logs|env|services-up|services-down`."""
+"""`python -m deploy.local up|down|status|logs|env|stop|start|restart|services-up|services-down`."""
 
 from __future__ import annotations
 
@@ -7,17 +7,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from deploy.local import config, process, supervisor
-from deploy.local.component import Component
-from deploy.local.ferretdb import FerretDB
-from deploy.local.kafka import Kafka
-from deploy.local.s3 import VersityGW
-from deploy.local.smtp import SmtpSink
-
-
-def components() -> list[Component]:
-    """In start order; stopped in reverse."""
-    return [SmtpSink(), VersityGW(), FerretDB(), Kafka()]
+from deploy.local import config, process, servers, supervisor
+from deploy.local.servers import components
 
 
 def cmd_up(_: argparse.Namespace) -> int:
@@ -88,6 +79,21 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    servers.stop(args.name)
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    servers.start(args.name)
+    return 0
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    servers.restart(args.name)
+    return 0
+
+
 def cmd_services_up(_: argparse.Namespace) -> int:
     supervisor.services_up()
     return 0
@@ -113,6 +119,13 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("name", nargs="?", help="one log: kafka, ferretdb, s3, smtp, supervisor, ...")
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.add_argument("-f", "--follow", action="store_true", help="follow one log")
+    for name, what in (
+        ("stop", "stop ONE server (TERM, KILL after 15 s); the others keep running"),
+        ("start", "start ONE stopped server, without installing anything, until healthy"),
+        ("restart", "stop, then start ONE server"),
+    ):
+        one = sub.add_parser(name, help=what)
+        one.add_argument("name", choices=servers.NAMES, help="the server")
     sub.add_parser("services-up", help="run the Shopwatch services under a supervisor")
     sub.add_parser("services-down", help="stop the supervisor and its services")
     return top
@@ -124,6 +137,9 @@ COMMANDS = {
     "status": cmd_status,
     "env": cmd_env,
     "logs": cmd_logs,
+    "stop": cmd_stop,
+    "start": cmd_start,
+    "restart": cmd_restart,
     "services-up": cmd_services_up,
     "services-down": cmd_services_down,
 }
