@@ -346,9 +346,10 @@ async def test_an_interrupted_run_resumes_without_duplicates(
     store = tenants.resumer.store_ids[0]
     lines = [json.dumps(report(store, n, with_ref=n % 2 == 1)) for n in range(RESUMED)]
     path = write_jsonl(tmp_path / "resume.jsonl", lines)
-    # Small batches, so the kill lands mid-file rather than after the last batch.
+    # Tiny batches (150 requests), so the kill lands mid-file rather than after the last
+    # batch: with the _id index in use, batches of 20 could all be stored between polls.
     args = ["submit", str(path), "--api-url", intake.url, "--api-key", tenants.resumer.api_key]
-    args += ["--batch-size", "20"]
+    args += ["--batch-size", "2"]
     first = await asyncio.create_subprocess_exec(
         *shopwatch_command(),
         *args,
