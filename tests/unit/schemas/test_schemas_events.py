@@ -21,6 +21,7 @@ from shopwatch.schemas.events import (
     EvidenceStored,
     ForceUpdate,
     MatchingRequested,
+    OffenderLinkDecided,
     ProlificOffenderFlagged,
     ReportSubmitted,
 )
@@ -56,7 +57,7 @@ def update(kind: UpdateKind, **fields: Any) -> dict[str, Any]:
 
 def test_every_event_has_a_unique_type_version_and_key() -> None:
     keys = {(m.EVENT_TYPE, m.SCHEMA_VERSION) for m in EVENT_MODELS}
-    assert len(keys) == len(EVENT_MODELS) == 9
+    assert len(keys) == len(EVENT_MODELS) == 10
     assert all(m.SCHEMA_VERSION == 1 for m in EVENT_MODELS)
     for model in EVENT_MODELS:
         assert model.KEY_FIELD in model.model_fields, model
@@ -155,6 +156,17 @@ def test_matching_never_receives_ethnicity() -> None:
     data["offenders"][0]["ic_code"] = IcCode.IC3.value
     found = errors(MatchingRequested, data)
     assert "offenders[0].ic_code must be null" in found["offenders"]
+
+
+def test_link_decision_never_carries_ethnicity_and_is_a_decision() -> None:
+    data = example_event(OffenderLinkDecided).model_dump(mode="json")
+    data["offender"]["ic_code"] = IcCode.IC3.value
+    assert "offender.ic_code must be null" in errors(OffenderLinkDecided, data)["offender"]
+    data = example_event(OffenderLinkDecided).model_dump(mode="json")
+    data["decision"] = "candidate"
+    assert "must be 'confirmed' or 'rejected'" in errors(OffenderLinkDecided, data)["decision"]
+    data["decision"] = "rejected"
+    assert OffenderLinkDecided.model_validate(data).decision == "rejected"
 
 
 def test_report_submitted_store_must_match_report() -> None:

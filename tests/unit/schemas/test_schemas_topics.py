@@ -62,9 +62,9 @@ def test_counts() -> None:
     topics = all_topics()
     assert len(topics) == len({t.name for t in topics})
     static = [t for t in topics if t.force is None and not t.is_dlq]
-    assert len(static) == 7
+    assert len(static) == 8
     assert len([t for t in topics if t.force and not t.is_dlq]) == 2 * 46
-    assert len([t for t in topics if t.is_dlq]) == 7 + 46
+    assert len([t for t in topics if t.is_dlq]) == 8 + 46
 
 
 def test_every_topic_is_well_formed() -> None:

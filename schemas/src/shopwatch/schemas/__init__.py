@@ -27,6 +27,7 @@ from shopwatch.schemas.events import (
     ForceUpdate,
     MatchingCompleted,
     MatchingRequested,
+    OffenderLinkDecided,
     ProlificOffenderFlagged,
     ReportSubmitted,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "ForceUpdate",
     "MatchingCompleted",
     "MatchingRequested",
+    "OffenderLinkDecided",
     "ProlificOffenderFlagged",
     "Report",
     "ReportSubmitted",

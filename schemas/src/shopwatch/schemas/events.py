@@ -461,6 +461,50 @@ class ProlificOffenderFlagged(Event):
         return value
 
 
+class OffenderLinkDecided(Event):
+    """A force's decision on one possible link, passed on by routing to matching.
+
+    Routing publishes it when it accepts a ``link_confirmed`` / ``link_rejected``
+    ``ForceUpdate``. Matching remembers the pair and lets it beat any score: a confirmed
+    offender joins the profile, a rejected pair is never linked or suggested again.
+    It repeats what matching needs of that offender (store, time, offence and the
+    description, without ethnicity) so matching can act on the decision on its own,
+    even for a report it has not matched yet.
+    """
+
+    EVENT_TYPE: ClassVar[str] = "offender.link-decided"
+    KEY_FIELD: ClassVar[str] = "case_id"
+
+    case_id: Id
+    report_id: Id
+    force: ForceSlug
+    offender_index: int = Field(ge=0, lt=MAX_OFFENDERS)
+    profile_id: Id
+    decision: LinkStatus
+    store_id: Id
+    occurred_at: PastUtcDatetime
+    offence_type: OffenceType
+    offender: OffenderDescription | None = None
+    decided_at: UtcDatetime
+
+    @field_validator("decision")
+    @classmethod
+    def _is_a_decision(cls, value: LinkStatus) -> LinkStatus:
+        if value not in {LinkStatus.CONFIRMED, LinkStatus.REJECTED}:
+            raise ValueError("decision must be 'confirmed' or 'rejected'")
+        return value
+
+    @field_validator("offender")
+    @classmethod
+    def _no_ethnicity(cls, value: OffenderDescription | None) -> OffenderDescription | None:
+        if value is not None and value.ic_code is not None:
+            raise ValueError(
+                "offender.ic_code must be null: ethnicity is never sent to matching "
+                "(strip it with shopwatch.schemas.sensitive.strip_sensitive)"
+            )
+        return value
+
+
 EVENT_MODELS: tuple[type[Event], ...] = (
     ReportSubmitted,
     EvidenceStored,
@@ -471,5 +515,6 @@ EVENT_MODELS: tuple[type[Event], ...] = (
     ForceUpdate,
     CaseStatusChanged,
     ProlificOffenderFlagged,
+    OffenderLinkDecided,
 )
 """Every event class of the contract, in flow order."""

@@ -44,6 +44,7 @@ from shopwatch.schemas.events import (
     MatchingRequested,
     MediaFacts,
     OffenderLink,
+    OffenderLinkDecided,
     OfficerRef,
     PriorityReason,
     ProlificOffenderFlagged,
@@ -322,6 +323,19 @@ def _examples() -> dict[type[Event], Event]:
             ],
             flagged_at=T0 + timedelta(hours=1, seconds=4),
         ),
+        OffenderLinkDecided(
+            case_id=CASE_ID,
+            report_id=REPORT_ID,
+            force=FORCE,
+            offender_index=0,
+            profile_id=PROFILE_ID,
+            decision=LinkStatus.CONFIRMED,
+            store_id=STORE_ID,
+            occurred_at=report.occurred_at,
+            offence_type=report.offence_type,
+            offender=strip_sensitive(report.offenders[0]),
+            decided_at=T0 + timedelta(days=1, hours=2),
+        ),
     ]
     by_model = {type(e): e for e in examples}
     assert set(by_model) == set(EVENT_MODELS), "every event model needs an example"
@@ -357,6 +371,7 @@ _DEFAULT_PRODUCERS = {
     "force.update": "force-durham",
     "case.status-changed": "routing",
     "offender.prolific-flagged": "matching",
+    "offender.link-decided": "routing",
 }
 
 
@@ -369,6 +384,7 @@ _TIME_FIELDS = (
     "updated_at",
     "changed_at",
     "flagged_at",
+    "decided_at",
 )
 
 

@@ -15,6 +15,7 @@ evidence.rejected.v1              EvidenceRejected                evidence -> no
 matching.requested.v1             MatchingRequested               routing -> matching
 matching.completed.v1             MatchingCompleted               matching -> routing
 offenders.prolific-flagged.v1     ProlificOffenderFlagged         matching -> routing
+matching.link-decided.v1          OffenderLinkDecided             routing -> matching
 cases.status-changed.v1           CaseStatusChanged               routing -> intake,
                                                                   notify
 force.<slug>.cases.v1             CaseRouted,                     routing -> the force
@@ -53,6 +54,7 @@ from shopwatch.schemas.events import (
     ForceUpdate,
     MatchingCompleted,
     MatchingRequested,
+    OffenderLinkDecided,
     ProlificOffenderFlagged,
     ReportSubmitted,
 )
@@ -64,6 +66,7 @@ EVIDENCE_REJECTED = "evidence.rejected.v1"
 MATCHING_REQUESTED = "matching.requested.v1"
 MATCHING_COMPLETED = "matching.completed.v1"
 OFFENDERS_PROLIFIC_FLAGGED = "offenders.prolific-flagged.v1"
+MATCHING_LINK_DECIDED = "matching.link-decided.v1"
 CASES_STATUS_CHANGED = "cases.status-changed.v1"
 
 DLQ_SUFFIX = ".dlq"
@@ -219,6 +222,15 @@ def _static_topics() -> tuple[TopicSpec, ...]:
             3,
             30,
             "Profiles that crossed the prolific threshold, one event per force touched.",
+        ),
+        _spec(
+            MATCHING_LINK_DECIDED,
+            (OffenderLinkDecided,),
+            ("routing",),
+            ("matching",),
+            3,
+            30,
+            "Forces' confirmed and rejected offender links, which beat matching's scores.",
         ),
         _spec(
             CASES_STATUS_CHANGED,
