@@ -12,7 +12,7 @@ from shopwatch.routing.case import (
     open_case,
 )
 from shopwatch.schemas.case_status import CaseStatus
-from shopwatch.schemas.enums import IcCode, Priority, PriorityReasonCode, UpdateKind
+from shopwatch.schemas.enums import IcCode, LinkStatus, Priority, PriorityReasonCode, UpdateKind
 from shopwatch.schemas.events import (
     CaseRouted,
     CaseStatusChanged,
@@ -20,6 +20,7 @@ from shopwatch.schemas.events import (
     ForceUpdate,
     MatchingCompleted,
     MatchingRequested,
+    OffenderLinkDecided,
     ProlificOffenderFlagged,
     ReportSubmitted,
 )
@@ -161,3 +162,43 @@ def test_update_for_unknown_case_is_refused() -> None:
         empty_case("nope"), force_update(UpdateKind.ACKNOWLEDGED), "durham", NOW
     )
     assert decision.refusal and "unknown case" in decision.refusal
+
+
+def test_link_decision_goes_to_matching_without_ethnicity() -> None:
+    state = apply_matching(
+        routed_case(), example_event(MatchingCompleted).model_copy(update={"case_id": "c"}), NOW
+    ).state
+    link = state.offender_links[0]
+    for kind, decided in (
+        (UpdateKind.LINK_REJECTED, LinkStatus.REJECTED),
+        (UpdateKind.LINK_CONFIRMED, LinkStatus.CONFIRMED),
+    ):
+        update = force_update(kind, link={"offender_index": 0, "profile_id": link.profile_id})
+        decision = apply_force_update(state, update, "durham", NOW)
+        assert decision.refusal is None
+        assert [a.topic for a in decision.announcements] == [
+            "force.durham.cases.v1",
+            "matching.link-decided.v1",
+        ]
+        routed, event = (a.event for a in decision.announcements)
+        assert isinstance(routed, CaseRouted) and routed.offender_links[0].status == decided
+        assert isinstance(event, OffenderLinkDecided)
+        assert (event.report_id, event.offender_index, event.profile_id, event.decision) == (
+            state.report_id,
+            0,
+            link.profile_id,
+            decided,
+        )
+        assert state.report is not None and state.report.offenders[0].ic_code is not None
+        assert event.offender is not None and event.offender.ic_code is None
+        assert event.offender.name == state.report.offenders[0].name
+
+
+def test_link_decision_on_an_offender_the_report_lacks_is_refused() -> None:
+    state = routed_case()
+    update = force_update(
+        UpdateKind.LINK_CONFIRMED, link={"offender_index": 7, "profile_id": "prof-1"}
+    )
+    decision = apply_force_update(state, update, "durham", NOW)
+    assert decision.refusal and "no such offender" in decision.refusal
+    assert decision.announcements == []

@@ -26,6 +26,7 @@ from shopwatch.schemas.events import (
     MatchingCompleted,
     MatchingRequested,
     OffenderLink,
+    OffenderLinkDecided,
     PriorityReason,
     ProlificOffenderFlagged,
     ReportSubmitted,
@@ -34,6 +35,7 @@ from shopwatch.schemas.report import Report, StoreSnapshot
 from shopwatch.schemas.sensitive import strip_sensitive
 from shopwatch.schemas.topics import (
     CASES_STATUS_CHANGED,
+    MATCHING_LINK_DECIDED,
     MATCHING_REQUESTED,
     ForceTopicKind,
     force_topic,
@@ -180,16 +182,25 @@ def apply_force_update(
         target = next_status(state.status, update)
     except InvalidTransitionError as exc:
         return Decision(state, refusal=str(exc))
+    is_link = update.kind in {UpdateKind.LINK_CONFIRMED, UpdateKind.LINK_REJECTED}
+    assert state.report is not None
+    if is_link and (
+        update.link is None or update.link.offender_index >= len(state.report.offenders)
+    ):
+        return Decision(state, refusal=f"case {update.case_id} has no such offender")
     previous = state.status
     changes: dict[str, object] = {"status": target}
     if update.crime_reference:
         changes["crime_reference"] = update.crime_reference
-    if update.kind in {UpdateKind.LINK_CONFIRMED, UpdateKind.LINK_REJECTED} and update.link:
+    if is_link and update.link:
         changes["offender_links"] = _decide_link(state.offender_links, update)
     state = state.model_copy(update=changes)
     announcements: list[Announcement] = []
-    if update.kind in {UpdateKind.LINK_CONFIRMED, UpdateKind.LINK_REJECTED}:
-        return _republished(state, now)
+    if is_link:
+        republished = _republished(state, now)
+        # Matching remembers the pair, so the decision outlives this case's package.
+        decided = Announcement(MATCHING_LINK_DECIDED, _link_decided(state, update, now))
+        return Decision(republished.state, [*republished.announcements, decided])
     announcements.append(_status_changed(state, previous, now, update))
     state = state.model_copy(update={"status_sequence": state.status_sequence + 1})
     return Decision(state, announcements)
@@ -290,6 +301,29 @@ def _matching_request(state: CaseState, submitted: ReportSubmitted) -> MatchingR
         value_pence=report.total_value_pence,
         # Ethnicity is special category data for the owning force only, never matching.
         offenders=[strip_sensitive(o) for o in report.offenders],
+    )
+
+
+def _link_decided(state: CaseState, update: ForceUpdate, now: datetime) -> OffenderLinkDecided:
+    assert update.link is not None and state.report is not None and state.store is not None
+    report = state.report
+    return OffenderLinkDecided(
+        case_id=state.case_id,
+        report_id=state.report_id,
+        force=update.force,
+        offender_index=update.link.offender_index,
+        profile_id=update.link.profile_id,
+        decision=(
+            LinkStatus.CONFIRMED
+            if update.kind == UpdateKind.LINK_CONFIRMED
+            else LinkStatus.REJECTED
+        ),
+        store_id=state.store.store_id,
+        occurred_at=report.occurred_at,
+        offence_type=report.offence_type,
+        # Ethnicity is special category data for the owning force only, never matching.
+        offender=strip_sensitive(report.offenders[update.link.offender_index]),
+        decided_at=now,
     )
 
 
