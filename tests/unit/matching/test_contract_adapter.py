@@ -1,9 +1,9 @@
 """The adapter between the event contract and the matcher."""
 
-from shopwatch.matching.contract import features_of, links_of, score01
-from shopwatch.matching.domain import Matcher, MatcherConfig
+from shopwatch.matching.contract import decision_of, features_of, links_of, score01
+from shopwatch.matching.domain import LinkOverride, Matcher, MatcherConfig
 from shopwatch.schemas.enums import LinkStatus
-from shopwatch.schemas.events import MatchingRequested
+from shopwatch.schemas.events import MatchingRequested, OffenderLinkDecided
 from shopwatch.schemas.examples import example_event
 
 
@@ -43,3 +43,16 @@ def test_a_repeat_links_to_the_earlier_case_with_its_force() -> None:
     assert link.status in {LinkStatus.AUTO_LINKED, LinkStatus.CANDIDATE}
     assert [(c.case_id, c.force) for c in link.linked_cases] == [("rep_1", "durham")]
     assert all(0 <= f.score <= 1 for f in link.matched_features)
+
+
+def test_a_link_decision_becomes_an_override_and_the_offenders_features() -> None:
+    decided = example_event(OffenderLinkDecided)
+    override, features = decision_of(decided)
+    assert override == LinkOverride(
+        decided.report_id, decided.offender_index, decided.profile_id, True, decided.force
+    )
+    assert features is not None and features.ref == (decided.report_id, 0)
+    assert decided.offender is not None and features.name == decided.offender.name
+    rejected = decided.model_copy(update={"decision": LinkStatus.REJECTED, "offender": None})
+    override, features = decision_of(rejected)
+    assert override.confirmed is False and features is None

@@ -145,6 +145,79 @@ def test_reject_undoes_a_link_and_keeps_the_profile_away() -> None:
     assert all(c.profile_id != first.profile_id for c in res.candidates)
 
 
+def test_decide_confirm_merges_reports_what_changed_and_repeats_harmlessly() -> None:
+    m = Matcher()
+    first = m.match([feat("R1", **WEAK)])[0]
+    second = m.match([feat("R2", day=2, **WEAK)])[0]
+    assert first.profile_id and second.profile_id and first.profile_id != second.profile_id
+    decision = LinkOverride("R2", 0, first.profile_id, True, "durham")
+    outcome = m.decide(decision)
+    (changed,) = outcome.changed
+    assert changed.profile_id == first.profile_id and changed.report_ids == ["R1", "R2"]
+    assert outcome.merged == ((second.profile_id, first.profile_id),)
+    assert m.aliases == {second.profile_id: first.profile_id}
+    again = m.decide(decision)
+    assert again.changed == () and again.merged == ()
+    # The confirmed offender's profile now holds both reports whatever the scores say.
+    profile = m.profile_of("R2", 0)
+    assert profile is not None and profile.profile_id == first.profile_id
+
+
+def test_decide_reject_splits_with_the_description_and_repeats_harmlessly() -> None:
+    m = Matcher()
+    first = m.match([feat("R1", **FULL)])[0]
+    f2 = feat("R2", day=3, **FULL)
+    assert m.match([f2])[0].decision == Decision.AUTO_LINK
+    assert first.profile_id
+    decision = LinkOverride("R2", 0, first.profile_id, False, "durham")
+    outcome = m.decide(decision, f2)
+    old, new = outcome.changed
+    assert old.profile_id == first.profile_id and old.report_ids == ["R1"]
+    assert new.report_ids == ["R2"] and new.names  # the description moved with it
+    assert outcome.merged == ()
+    assert m.decide(decision, f2).changed == ()
+
+
+def test_a_rejection_before_the_match_beats_a_perfect_score() -> None:
+    m = Matcher()
+    first = m.match([feat("R1", **FULL)])[0]
+    assert first.profile_id
+    m.decide(LinkOverride("R2", 0, first.profile_id, False))
+    res = m.match([feat("R2", day=1, **FULL)])[0]
+    assert res.decision != Decision.AUTO_LINK and res.profile_id != first.profile_id
+    assert all(c.profile_id != first.profile_id for c in res.candidates)
+    # Without the decision the same report auto-links: the test above can fail.
+    control = Matcher()
+    control_first = control.match([feat("R1", **FULL)])[0]
+    control_res = control.match([feat("R2", day=1, **FULL)])[0]
+    assert control_res.decision == Decision.AUTO_LINK
+    assert control_res.profile_id == control_first.profile_id
+
+
+def test_a_confirmation_before_the_match_beats_a_hopeless_score() -> None:
+    m = Matcher()
+    first = m.match([feat("R1", **FULL)])[0]
+    assert first.profile_id
+    m.decide(LinkOverride("R2", 0, first.profile_id, True))
+    res = m.match([feat("R2", day=40, sex="male", age_min=50, age_max=60)])[0]
+    assert res.decision == Decision.CONFIRMED and res.profile_id == first.profile_id
+
+
+def test_decisions_naming_a_merged_profile_still_apply_after_a_reload() -> None:
+    m = Matcher()
+    a = m.match([feat("R1", **WEAK)])[0]
+    b = m.match([feat("R2", day=2, **WEAK)])[0]
+    assert a.profile_id and b.profile_id
+    m.decide(LinkOverride("R2", 0, a.profile_id, True))
+    stored = [Profile.from_dict(p.to_dict()) for p in m.profiles()]
+    fresh = Matcher(stored, overrides=m.overrides, aliases=m.aliases)
+    # A force rejects R1 against the old id of the profile R2 came from: it resolves.
+    outcome = fresh.decide(LinkOverride("R1", 0, b.profile_id, False), feat("R1", **WEAK))
+    assert len(outcome.changed) == 2
+    moved = fresh.profile_of("R1", 0)
+    assert moved is not None and moved.profile_id not in {a.profile_id, b.profile_id}
+
+
 def test_profiles_round_trip_and_rebuild_the_index() -> None:
     m = Matcher()
     first = m.match([feat("R1", **FULL)])[0]

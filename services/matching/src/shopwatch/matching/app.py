@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from shopwatch.matching.adapters.mongo import MongoMatching
 from shopwatch.matching.config import MatchingSettings
-from shopwatch.matching.consumers import on_matching_requested
+from shopwatch.matching.consumers import on_link_decided, on_matching_requested
 from shopwatch.matching.prolific import ProlificRule
 from shopwatch.matching.service import MatchingService
 from shopwatch.runtime.service_main import Service
-from shopwatch.schemas.topics import MATCHING_REQUESTED
+from shopwatch.schemas.topics import MATCHING_LINK_DECIDED, MATCHING_REQUESTED
 
 
 def wire(service: Service[MatchingSettings]) -> None:
@@ -27,3 +27,4 @@ def wire(service: Service[MatchingSettings]) -> None:
     service.on_startup(matching.load)
     service.outbox(store.results)
     service.consume(MATCHING_REQUESTED, on_matching_requested, matching)
+    service.consume(MATCHING_LINK_DECIDED, on_link_decided, matching)

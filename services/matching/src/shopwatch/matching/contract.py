@@ -11,7 +11,13 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 
-from shopwatch.matching.domain import Decision, MatcherConfig, MatchResult, OffenderFeatures
+from shopwatch.matching.domain import (
+    Decision,
+    LinkOverride,
+    MatcherConfig,
+    MatchResult,
+    OffenderFeatures,
+)
 from shopwatch.matching.profiles import Profile
 from shopwatch.matching.prolific import (
     RULE_REPORTS_IN_WINDOW,
@@ -26,8 +32,10 @@ from shopwatch.schemas.events import (
     MatchedFeature,
     MatchingRequested,
     OffenderLink,
+    OffenderLinkDecided,
     ProlificOffenderFlagged,
 )
+from shopwatch.schemas.report import OffenderDescription
 
 MAX_LINKED_CASES = 200
 _FEATURE_NAME = re.compile(r"[^a-z0-9_]+")
@@ -36,28 +44,72 @@ _FEATURE_NAME = re.compile(r"[^a-z0-9_]+")
 def features_of(request: MatchingRequested) -> list[OffenderFeatures]:
     """One matcher input per described offender (ethnicity is never among them)."""
     return [
-        OffenderFeatures(
+        _features(
+            offender,
+            index,
             report_id=request.report_id,
-            offender_index=index,
             store_id=request.store_id,
             force=request.force,
             occurred_at=request.occurred_at,
             offence_type=request.offence_type.value,
-            sex=None if offender.sex.value == "unknown" else offender.sex.value,
-            age_min=offender.age_min,
-            age_max=offender.age_max,
-            height_min_cm=offender.height_min_cm,
-            height_max_cm=offender.height_max_cm,
-            build=offender.build.value if offender.build else None,
-            hair=offender.hair,
-            clothing=offender.clothing,
-            distinguishing_features=offender.distinguishing_features,
-            name=offender.name,
-            aliases=tuple(offender.aliases),
-            vehicle_registration=offender.vehicle_registration,
         )
         for index, offender in enumerate(request.offenders)
     ]
+
+
+def decision_of(decided: OffenderLinkDecided) -> tuple[LinkOverride, OffenderFeatures | None]:
+    """The force's decision as the matcher remembers it, and the offender it is about."""
+    decision = LinkOverride(
+        report_id=decided.report_id,
+        offender_index=decided.offender_index,
+        profile_id=decided.profile_id,
+        confirmed=decided.decision == LinkStatus.CONFIRMED,
+        force=decided.force,
+    )
+    if decided.offender is None:
+        return decision, None
+    features = _features(
+        decided.offender,
+        decided.offender_index,
+        report_id=decided.report_id,
+        store_id=decided.store_id,
+        force=decided.force,
+        occurred_at=decided.occurred_at,
+        offence_type=decided.offence_type.value,
+    )
+    return decision, features
+
+
+def _features(
+    offender: OffenderDescription,
+    index: int,
+    *,
+    report_id: str,
+    store_id: str,
+    force: str,
+    occurred_at: datetime,
+    offence_type: str,
+) -> OffenderFeatures:
+    return OffenderFeatures(
+        report_id=report_id,
+        offender_index=index,
+        store_id=store_id,
+        force=force,
+        occurred_at=occurred_at,
+        offence_type=offence_type,
+        sex=None if offender.sex.value == "unknown" else offender.sex.value,
+        age_min=offender.age_min,
+        age_max=offender.age_max,
+        height_min_cm=offender.height_min_cm,
+        height_max_cm=offender.height_max_cm,
+        build=offender.build.value if offender.build else None,
+        hair=offender.hair,
+        clothing=offender.clothing,
+        distinguishing_features=offender.distinguishing_features,
+        name=offender.name,
+        aliases=tuple(offender.aliases),
+        vehicle_registration=offender.vehicle_registration,
+    )
 
 
 def score01(bits: float, config: MatcherConfig) -> float:

@@ -16,7 +16,7 @@ offender out if it was linked there and keeps that profile away from it for good
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -231,6 +231,17 @@ class LinkOverride:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionOutcome:
+    """What a force's decision changed, for the service to persist and announce."""
+
+    changed: tuple[Profile, ...] = ()
+    """Profiles to save (the merged or split ones)."""
+    merged: tuple[tuple[str, str], ...] = ()
+    """(gone, into): profiles merged away, whose ids now resolve to another."""
+    flags: tuple[ProlificFlag, ...] = ()
+
+
 @dataclass(slots=True)
 class _State:
     profiles: list[Profile | None] = field(default_factory=list)
@@ -252,6 +263,7 @@ class Matcher:
         config: MatcherConfig | None = None,
         prolific_rule: ProlificRule | None = None,
         overrides: Iterable[LinkOverride] = (),
+        aliases: Mapping[str, str] | None = None,
         new_profile_id: Callable[[], str] | None = None,
     ) -> None:
         self.config = config or MatcherConfig()
@@ -262,6 +274,7 @@ class Matcher:
         self._new_id = new_profile_id or self._sequential_id
         for profile in profiles:
             self._load(profile)
+        self._s.merged_into.update(aliases or {})
         for override in overrides:
             self._remember(override)
 
@@ -285,6 +298,11 @@ class Matcher:
     @property
     def overrides(self) -> list[LinkOverride]:
         return list(self._s.overrides)
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """Ids of profiles merged away and the profile each was merged into."""
+        return dict(self._s.merged_into)
 
     # --- matching -----------------------------------------------------------------------
 
@@ -425,6 +443,29 @@ class Matcher:
         )
 
     # --- the forces' decisions ----------------------------------------------------------
+
+    def decide(
+        self, decision: LinkOverride, features: OffenderFeatures | None = None
+    ) -> DecisionOutcome:
+        """Apply a force's decision (``confirm`` or ``reject``) and say what changed.
+
+        Safe to repeat: a decision already in effect changes nothing the second time.
+        A decision on an offender not matched yet is only remembered; it applies when
+        that offender is matched.
+        """
+        ref = (decision.report_id, decision.offender_index)
+        before = self.profile_of(*ref)
+        if decision.confirmed:
+            flags = self.confirm(*ref, decision.profile_id, decision.force)
+            after = self.profile_of(*ref)
+            if before is None or after is None or after is before:
+                return DecisionOutcome(flags=flags)
+            return DecisionOutcome((after,), ((before.profile_id, after.profile_id),), flags)
+        moved = self.reject(*ref, decision.profile_id, decision.force, features)
+        after = self.profile_of(*ref)
+        if before is None or after is None or after is before or moved is None:
+            return DecisionOutcome()
+        return DecisionOutcome((before, after))
 
     def confirm(
         self, report_id: str, offender_index: int, profile_id: str, force: str | None = None

@@ -19,13 +19,13 @@ from typing import Any
 
 from shopwatch.matching import metrics
 from shopwatch.matching.adapters.mongo import MongoMatching
-from shopwatch.matching.contract import features_of, links_of, prolific_events
+from shopwatch.matching.contract import decision_of, features_of, links_of, prolific_events
 from shopwatch.matching.domain import Matcher
 from shopwatch.matching.prolific import ProlificRule
 from shopwatch.runtime.outbox import OutboxMessage
 from shopwatch.runtime.retry import PoisonMessage
 from shopwatch.schemas.envelope import Envelope
-from shopwatch.schemas.events import MatchingCompleted, MatchingRequested
+from shopwatch.schemas.events import MatchingCompleted, MatchingRequested, OffenderLinkDecided
 from shopwatch.schemas.registry import make_envelope
 from shopwatch.schemas.topics import MATCHING_COMPLETED, OFFENDERS_PROLIFIC_FLAGGED
 
@@ -48,11 +48,17 @@ class MatchingService:
 
     async def load(self) -> None:
         started = time.perf_counter()
-        profiles = await self.store.load_profiles()
-        self.matcher = Matcher(profiles, prolific_rule=self.rule)
+        aliases = await self.store.load_aliases()
+        # A profile with an alias was merged away (its deletion may not have happened).
+        profiles = [p for p in await self.store.load_profiles() if p.profile_id not in aliases]
+        decisions = await self.store.load_decisions()
+        self.matcher = Matcher(
+            profiles, prolific_rule=self.rule, overrides=decisions, aliases=aliases
+        )
         log.info(
-            "matcher rebuilt from %d profiles in %.1fs",
+            "matcher rebuilt from %d profiles and %d link decisions in %.1fs",
             len(profiles),
+            len(decisions),
             time.perf_counter() - started,
         )
 
@@ -96,6 +102,36 @@ class MatchingService:
                 )
         result_id = f"{request.case_id}:{event.event_id}"
         summary = {"case_id": request.case_id, "decisions": [r.decision for r in results]}
+        if await self.store.record_result(result_id, summary, messages):
+            self.announce(result_id)
+
+    async def on_link_decided(self, event: Envelope[OffenderLinkDecided]) -> None:
+        """A force confirmed or rejected a link: remember it, then merge or split."""
+        decided = event.payload
+        try:
+            decision, features = decision_of(decided)
+        except ValueError as exc:  # a description no real report has; it would never apply
+            raise PoisonMessage(f"link decision cannot be applied: {exc}") from exc
+        async with self._lock:
+            # Remembered first: after a crash the redelivered event applies it again.
+            if not await self.store.save_decision(decision, decided.decided_at.isoformat()):
+                log.info("an older link decision on a pair decided since; ignored")
+                return
+            outcome = self.matcher.decide(decision, features)
+            await self.store.save_profiles(outcome.changed)
+            await self.store.merge_profiles(outcome.merged)
+        metrics.LINK_DECISIONS.labels(decided.decision.value).inc()
+        if not outcome.flags:
+            return
+        now = self.clock()
+        messages = [
+            self._message(profile.profile_id, OFFENDERS_PROLIFIC_FLAGGED, event_out)
+            for flag in outcome.flags
+            if (profile := self.matcher.profile(flag.profile_id)) is not None
+            for event_out in prolific_events(flag, profile, self.rule, now)
+        ]
+        result_id = f"link:{event.event_id}"
+        summary = {"case_id": decided.case_id, "decision": decided.decision.value}
         if await self.store.record_result(result_id, summary, messages):
             self.announce(result_id)
 

@@ -5,6 +5,10 @@ small aggregates); every read and write filters on `_id` alone, the one filter F
 SQLite backend serves without scanning. The profile is kept as a JSON string: it holds
 nested arrays (marks), which FerretDB cannot store, and only matching ever reads it.
 The in-memory index is rebuilt from them on start.
+
+The forces' link decisions are kept one document per (offender, profile) pair, the
+latest decision winning, and a profile merged into another by a confirmation leaves an
+alias document so decisions naming the old id still find it after a restart.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from shopwatch.matching.domain import LinkOverride
 from shopwatch.matching.profiles import Profile
 from shopwatch.runtime.outbox import OutboxMessage, outbox_fields
 
@@ -26,6 +31,8 @@ class MongoMatching:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.profiles = db["profiles"]
         self.results = db["match_results"]
+        self.decisions = db["link_decisions"]
+        self.aliases = db["profile_aliases"]
 
     async def load_profiles(self) -> list[Profile]:
         return [
@@ -40,6 +47,36 @@ class MongoMatching:
                 {"_id": profile.profile_id, "profile_json": json.dumps(profile.to_dict())},
                 upsert=True,
             )
+
+    async def load_decisions(self) -> list[LinkOverride]:
+        """Every remembered decision, oldest first (a later one on a pair wins)."""
+        docs = [doc async for doc in self.decisions.find({})]
+        docs.sort(key=lambda d: str(d.get("decided_at", "")))
+        return [LinkOverride.from_dict(doc["decision"]) for doc in docs]
+
+    async def save_decision(self, decision: LinkOverride, decided_at: str) -> bool:
+        """Keep the decision unless a later one on the same pair is stored already
+        (then False: the older decision must not be applied)."""
+        pair_id = f"{decision.report_id}:{decision.offender_index}:{decision.profile_id}"
+        stored = await self.decisions.find_one({"_id": pair_id})
+        if stored is not None and str(stored.get("decided_at", "")) > decided_at:
+            return False
+        await self.decisions.replace_one(
+            {"_id": pair_id},
+            {"_id": pair_id, "decision": decision.to_dict(), "decided_at": decided_at},
+            upsert=True,
+        )
+        return True
+
+    async def load_aliases(self) -> dict[str, str]:
+        return {str(doc["_id"]): str(doc["into"]) async for doc in self.aliases.find({})}
+
+    async def merge_profiles(self, merged: Iterable[tuple[str, str]]) -> None:
+        """Profiles merged away: an alias first, then the document goes (after a crash
+        between the two, the start skips profiles that have an alias)."""
+        for gone, into in merged:
+            await self.aliases.replace_one({"_id": gone}, {"_id": gone, "into": into}, upsert=True)
+            await self.profiles.delete_one({"_id": gone})
 
     async def record_result(
         self, result_id: str, summary: Document, messages: list[OutboxMessage]
