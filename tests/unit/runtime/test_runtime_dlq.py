@@ -1,4 +1,6 @@
+import hashlib
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -7,11 +9,16 @@ from shopwatch.runtime.dlq import (
     H_CONSUMER_GROUP,
     H_ERROR_MESSAGE,
     H_ERROR_TYPE,
+    H_HEADERS_DROPPED,
+    H_KEY_TRUNCATED,
     H_ORIGINAL_OFFSET,
     H_ORIGINAL_PARTITION,
+    H_ORIGINAL_SHA256,
     H_ORIGINAL_TOPIC,
     H_REASON,
+    H_VALUE_TRUNCATED,
     MAX_ERROR_MESSAGE,
+    MAX_LETTER_BYTES,
     DeadLetterRateLimiter,
     build_dead_letter,
     dlq_topic,
@@ -101,3 +108,45 @@ def test_dead_letter_keeps_original_and_says_why() -> None:
     assert headers[H_ORIGINAL_OFFSET] == "41"
     assert headers[H_CONSUMER_GROUP] == "routing"
     assert headers[H_ATTEMPTS] == "1"
+
+
+def _letter(key: bytes | None, value: bytes, headers: dict[str, str] | None = None) -> Any:
+    return build_dead_letter(
+        topic="reports.submitted.v1",
+        partition=0,
+        offset=9,
+        key=key,
+        value=value,
+        original_headers=headers or {},
+        group="routing",
+        reason="poison",
+        error=ValueError("x" * 5000),
+        attempts=1,
+    )
+
+
+def _size(letter: Any) -> int:
+    headers = sum(len(k.encode()) + len(v.encode()) for k, v in letter.headers.items())
+    return len(letter.value) + len(letter.key or b"") + headers
+
+
+def test_a_letter_at_the_size_limit_is_cut_and_says_so() -> None:
+    """A poison message as large as the broker takes made a letter (original + headers)
+    no producer could send: it was redelivered for ever and blocked its partition."""
+    value = b"{" + b"x" * 1_048_000
+    letter = _letter(b"R-1", value)
+    assert _size(letter) <= MAX_LETTER_BYTES
+    assert value.startswith(letter.value) and len(letter.value) > 1_000_000 - 10_000
+    assert letter.headers[H_VALUE_TRUNCATED] == str(len(value))
+    assert letter.headers[H_ORIGINAL_SHA256] == hashlib.sha256(value).hexdigest()
+    small = _letter(b"R-1", b"{not json")
+    assert small.value == b"{not json" and H_VALUE_TRUNCATED not in small.headers
+
+
+def test_huge_original_headers_and_key_are_not_carried_whole() -> None:
+    letter = _letter(b"k" * 500_000, b"v", {"h": "y" * 200_000, "correlation_id": "c"})
+    assert _size(letter) <= MAX_LETTER_BYTES
+    assert letter.headers[H_HEADERS_DROPPED] == str(200_001 + len("correlation_id") + 1)
+    assert "h" not in letter.headers and letter.headers[H_REASON] == "poison"
+    assert letter.headers[H_KEY_TRUNCATED] == "500000"
+    assert letter.key is not None and len(letter.key) < 500_000

@@ -13,6 +13,7 @@ stops instead, with its position uncommitted, and resumes where it was once fixe
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -32,9 +33,24 @@ H_CONSUMER_GROUP = "dlq-consumer-group"
 H_ATTEMPTS = "dlq-attempts"
 H_FAILED_AT = "dlq-failed-at"
 
+H_VALUE_TRUNCATED = "dlq-value-truncated"  # the original value's size, when it was cut
+H_ORIGINAL_SHA256 = "dlq-original-sha256"  # of the whole original value, when it was cut
+H_HEADERS_DROPPED = "dlq-original-headers-dropped"  # their size, when they were dropped
+H_KEY_TRUNCATED = "dlq-key-truncated"  # the original key's size, when it was cut
+
 # Error messages can be long (validation errors list every field); headers are not
 # the place for a novel, and the original value is there to reproduce it.
 MAX_ERROR_MESSAGE = 2000
+
+# A letter is the original plus headers, so a poison message at the size limit (the
+# broker's default message.max.bytes and a default producer's max_request_size are both
+# about 1 MiB) made a letter that could never be published: redelivered for ever, it held
+# up every message behind it. Past this size the value is cut, and the letter says so with
+# the original's size and hash; the whole record is still on the source topic, at the
+# offset the letter names.
+MAX_LETTER_BYTES = 1_000_000
+MAX_ORIGINAL_HEADER_BYTES = 64 * 1024
+MAX_KEY_BYTES = 64 * 1024
 
 
 def dlq_topic(topic: str) -> str:
@@ -71,6 +87,8 @@ def build_dead_letter(
 ) -> DeadLetter:
     message = str(error) or repr(error)
     headers = dict(original_headers)
+    if _size(headers) > MAX_ORIGINAL_HEADER_BYTES:
+        headers = {H_HEADERS_DROPPED: str(_size(headers))}
     headers.update(
         {
             H_REASON: reason,
@@ -84,7 +102,18 @@ def build_dead_letter(
             H_FAILED_AT: (now or datetime.now(UTC)).isoformat(),
         }
     )
+    if key is not None and len(key) > MAX_KEY_BYTES:
+        headers[H_KEY_TRUNCATED] = str(len(key))
+        key = key[:MAX_KEY_BYTES]
+    if len(value) + len(key or b"") + _size(headers) > MAX_LETTER_BYTES:
+        headers[H_VALUE_TRUNCATED] = str(len(value))
+        headers[H_ORIGINAL_SHA256] = hashlib.sha256(value).hexdigest()
+        value = value[: max(0, MAX_LETTER_BYTES - len(key or b"") - _size(headers))]
     return DeadLetter(topic=dlq_topic(topic), key=key, value=value, headers=headers)
+
+
+def _size(headers: Mapping[str, str]) -> int:
+    return sum(len(k.encode()) + len(v.encode()) for k, v in headers.items())
 
 
 class DeadLetterPublisher(Protocol):
