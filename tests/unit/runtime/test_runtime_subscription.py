@@ -98,3 +98,29 @@ async def test_halt_stops_the_subscriber() -> None:
         await test_broker.publish(encode_envelope(ping(5)), "mem.halt")
     assert [m.body for m in letters] == [b"bad-1"]
     assert consumer.deps == []
+
+
+async def test_a_header_that_is_not_utf8_is_kept_escaped_not_fatal() -> None:
+    """FastStream's own parser raised UnicodeDecodeError on such a header, and the record
+    was skipped unseen; ours hands it on with the header backslash-escaped."""
+    from aiokafka.structs import ConsumerRecord  # type: ignore[import-untyped]
+
+    from shopwatch.runtime.subscription import _lenient_headers
+
+    seen: list[Any] = []
+
+    async def parse(record: Any) -> Any:
+        seen.append(record)
+        return {i: j.decode() for i, j in record.headers}
+
+    def record(headers: list[tuple[str, Any]]) -> Any:
+        return ConsumerRecord("t", 0, 7, 0, 0, b"k", b"v", None, 1, 1, headers)
+
+    fine = record([("a", b"text")])
+    parsed: Any = await _lenient_headers(fine, parse)
+    assert parsed == {"a": "text"}
+    assert seen[-1] is fine, "a clean record is passed on untouched"
+    odd = record([("a", b"\xff\xfe x"), ("b", None), ("c", b"ok")])
+    parsed = await _lenient_headers(odd, parse)
+    assert parsed == {"a": "\\xff\\xfe x", "b": "", "c": "ok"}
+    assert seen[-1].value == b"v" and seen[-1].offset == 7

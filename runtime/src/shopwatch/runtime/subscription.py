@@ -6,6 +6,8 @@
   consumer, never left to the framework.
 - A halted consumer `nack`s: the partition is rewound to the message, nothing is
   committed, and the subscriber is stopped, so the message is read again after a fix.
+- A header that is not UTF-8 text is kept escaped instead of failing FastStream's parser
+  (which skipped the record unseen).
 - The decoder hands the handler the raw bytes, so a body that is not even JSON reaches
   our parser (and the DLQ) instead of failing inside FastStream.
 - `auto_offset_reset="earliest"`: a new consumer group starts at the beginning of the
@@ -15,7 +17,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -51,6 +55,34 @@ async def _raw_body(message: StreamMessage[Any]) -> bytes:
     return message.body
 
 
+async def _lenient_headers(
+    record: Any, parse: Callable[[Any], Awaitable[StreamMessage[Any]]]
+) -> StreamMessage[Any]:
+    """FastStream decodes every header as UTF-8 and, on one that is not (or a null one),
+    fails before our consumer sees the record: it was neither handled nor dead-lettered,
+    just skipped. Headers only repeat what the body says, so a bad one is kept
+    backslash-escaped and the record goes on to be handled (or dead-lettered) as usual."""
+    headers = list(record.headers or ())
+    if all(isinstance(v, bytes) and _is_utf8(v) for _, v in headers):
+        return await parse(record)
+    log.warning(
+        "record %s[%d]@%d has a header that is not UTF-8 text; it is kept escaped",
+        record.topic,
+        record.partition,
+        record.offset,
+    )
+    fixed = [(k, (v or b"").decode("utf-8", "backslashreplace").encode()) for k, v in headers]
+    return await parse(dataclasses.replace(record, headers=fixed))
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def subscribe(
     broker: KafkaBroker,
     consumer: IdempotentConsumer[Any, Any],
@@ -62,6 +94,7 @@ def subscribe(
         consumer.topic,
         group_id=consumer.group,
         ack_policy=AckPolicy.MANUAL,
+        parser=_lenient_headers,
         decoder=_raw_body,
         **options,
     )
