@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from pymongo import AsyncMongoClient
 
 from shopwatch.intake.adapters.mongo_tenants import MongoTenants
@@ -35,6 +33,10 @@ from shopwatch.schemas.examples import example_report
 from shopwatch.schemas.topics import force_topic, with_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # run as a script: `bench.common` from the repository root
+from bench.common.kafka import FirstArrivals as Arrivals  # noqa: E402
+from bench.common.kafka import create_topic, raw_roundtrip  # noqa: E402
+
 RESULTS = Path(__file__).with_name("RESULTS-routing.md")
 FORCES = {"durham": "DH1 3LE", "cleveland": "TS1 2AA", "northumbria": "NE1 4ST"}
 
@@ -73,82 +75,12 @@ async def wait_ready(url: str, timeout_s: float = 90) -> None:
     raise SystemExit(f"{url} not ready after {timeout_s}s")
 
 
-class Arrivals:
-    """Consumes the force topics and notes when each case first arrives."""
-
-    def __init__(self, bootstrap: str, topics: list[str]) -> None:
-        self.consumer = AIOKafkaConsumer(
-            *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-        )
-        self.seen: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.consumer.start()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            batches = await self.consumer.getmany(timeout_ms=50)
-            now = time.perf_counter()
-            for records in batches.values():
-                for record in records:
-                    case_id = json.loads(record.value)["payload"]["case_id"]
-                    self.seen.setdefault(case_id, now)
-
-    async def wait_for(self, ids: set[str], timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not ids <= self.seen.keys() and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-        await self.consumer.stop()
-
-
 async def raw_baseline(bootstrap: str, prefix: str, rate: float, seconds: float) -> list[float]:
     topic = f"{prefix}bench.raw"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    await admin.create_topics([NewTopic(topic, 3, 1)])
-    await admin.close()
+    await create_topic(bootstrap, topic, 3)
     payload = json.dumps(example_report().model_dump(mode="json")).encode()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
-    arrivals = Arrivals(bootstrap, [topic])
-    arrivals.consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    sent: dict[str, float] = {}
-    received: dict[str, float] = {}
-
-    async def consume() -> None:
-        await arrivals.consumer.start()
-        while True:
-            batches = await arrivals.consumer.getmany(timeout_ms=50)
-            now = time.perf_counter()
-            for records in batches.values():
-                for record in records:
-                    received.setdefault(record.key.decode(), now)
-
-    task = asyncio.create_task(consume())
-    await asyncio.sleep(2)  # let the consumer join before the clock starts
-    count = int(rate * seconds)
-    start = time.perf_counter()
-    for i in range(count):
-        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
-        key = f"raw-{i}"
-        sent[key] = time.perf_counter()
-        await producer.send(topic, payload, key=key.encode())
-    await producer.flush()
-    deadline = time.monotonic() + 30
-    while len(received) < count and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    task.cancel()
-    await arrivals.consumer.stop()
-    await producer.stop()
-    return [(received[k] - sent[k]) * 1000 for k in sent if k in received]
+    run = await raw_roundtrip(bootstrap, topic, payload, int(rate * seconds), rate)
+    return run.latencies_ms
 
 
 async def paced_reports(
