@@ -1,0 +1,1 @@
+"""The load test: N chains x M stores across K forces through all five services."""

@@ -1,0 +1,5 @@
+"""`python -m bench.load`: see bench/load/run.py."""
+
+from bench.load.run import main
+
+main()
