@@ -20,7 +20,7 @@ from shopwatch.evidence.config import EvidenceSettings
 from shopwatch.evidence.consumers import on_case_status_changed, on_report_submitted
 from shopwatch.evidence.custody_store import CustodyStore, Missing, NotApplied, WriteConflict
 from shopwatch.evidence.domain import EvidenceError
-from shopwatch.evidence.handlers import router
+from shopwatch.evidence.handlers import log_refusal, router
 from shopwatch.evidence.service import EvidenceService, Forbidden, NotFound, Unavailable
 from shopwatch.evidence.sweep import sweep
 from shopwatch.evidence.verification import Verifier
@@ -168,15 +168,18 @@ def configure_http(
         )
 
     @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+        log_refusal(request, 404, str(exc))
         return answer(404, str(exc))
 
     @app.exception_handler(Missing)
-    async def _missing(_: Request, exc: Missing) -> JSONResponse:
+    async def _missing(request: Request, exc: Missing) -> JSONResponse:
+        log_refusal(request, 404, f"evidence {exc} not found")
         return answer(404, f"evidence {exc} not found")
 
     @app.exception_handler(Forbidden)
-    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+    async def _forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        log_refusal(request, 403, str(exc))
         return answer(403, str(exc))
 
     @app.exception_handler(Unavailable)

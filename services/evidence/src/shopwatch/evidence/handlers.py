@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
@@ -36,6 +37,7 @@ from shopwatch.evidence.force_tokens import looks_like_force_token
 from shopwatch.evidence.service import EvidenceService, InitiateRequest, plan_of
 
 router = APIRouter(prefix="/v1", tags=["evidence"])
+log = logging.getLogger(__name__)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 410, 413, 503)
@@ -62,15 +64,19 @@ async def current_caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
+        log_refusal(request, 401, "no API key or force token")
         raise _UNAUTHORIZED
     presented = credentials.credentials
     try:
         if looks_like_force_token(presented):
             forces: ForceTokens = request.app.state.force_tokens
-            return await forces.identify(presented)
-        retailers: RetailerDirectory = request.app.state.retailers
-        return await retailers.identify(presented)
+            caller: Caller = await forces.identify(presented)
+        else:
+            retailers: RetailerDirectory = request.app.state.retailers
+            caller = await retailers.identify(presented)
     except NotAuthenticated:
+        # The credential itself is never logged: a mistyped one is most of a real one.
+        log_refusal(request, 401, "invalid or revoked API key or force token")
         raise _UNAUTHORIZED from None
     except IdentityUnavailable as exc:
         raise HTTPException(
@@ -78,6 +84,26 @@ async def current_caller(
             detail=f"cannot check the API key right now ({exc}); retry shortly",
             headers={"Retry-After": "5"},
         ) from exc
+    request.state.caller = caller
+    return caller
+
+
+def log_refusal(request: Request, status: int, why: str) -> None:
+    """One line per refused request (DPA 2018 s.62 wants attempts on others' evidence
+    seen), naming the caller when known, the request and the reason; never credentials."""
+    caller: Caller | None = getattr(request.state, "caller", None)
+    log.warning(
+        "refused %s %s with %d: %s",
+        request.method,
+        request.url.path,
+        status,
+        why,
+        extra={
+            "refused": status,
+            "actor": caller.actor.id if caller else None,
+            "client": request.client.host if request.client else None,
+        },
+    )
 
 
 Service = Annotated[EvidenceService, Depends(service_of)]

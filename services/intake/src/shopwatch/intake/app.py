@@ -13,6 +13,7 @@ from pymongo.errors import PyMongoError
 
 from shopwatch.intake.adapters.mongo_reports import MongoReports
 from shopwatch.intake.adapters.mongo_tenants import MongoTenants
+from shopwatch.intake.auth import log_refusal
 from shopwatch.intake.config import IntakeSettings
 from shopwatch.intake.consumers import on_case_status_changed
 from shopwatch.intake.handlers import identity_router, router
@@ -64,11 +65,13 @@ def configure_http(app: FastAPI, settings: IntakeSettings, intake: IntakeService
         return JSONResponse({"detail": detail}, status_code=status)
 
     @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+        log_refusal(request, 404, str(exc))
         return answer(404, str(exc))
 
     @app.exception_handler(IdempotencyConflict)
-    async def _conflict(_: Request, exc: IdempotencyConflict) -> JSONResponse:
+    async def _conflict(request: Request, exc: IdempotencyConflict) -> JSONResponse:
+        log_refusal(request, 409, "Idempotency-Key reused with a different report")
         return answer(409, f"Idempotency-Key {exc} was used with a different report")
 
     @app.exception_handler(InvalidCursor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -9,6 +10,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shopwatch.intake.rate_limit import RateLimiter
 from shopwatch.intake.service import Caller, IntakeService, NotAuthenticated
+
+log = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(auto_error=False, description="Retailer API key: `Bearer sw_<id>_<secret>`")
 
@@ -24,12 +27,36 @@ async def current_caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
+        log_refusal(request, 401, "no API key")
         raise _UNAUTHORIZED
     service: IntakeService = request.app.state.intake
     try:
-        return await service.authenticate(credentials.credentials)
+        caller = await service.authenticate(credentials.credentials)
     except NotAuthenticated:
+        # The key itself is never logged: a mistyped key is most of a real one.
+        log_refusal(request, 401, "invalid or revoked API key")
         raise _UNAUTHORIZED from None
+    request.state.caller = caller
+    return caller
+
+
+def log_refusal(request: Request, status: int, why: str) -> None:
+    """One line per refused request (DPA 2018 s.62 wants attempts on others' data seen),
+    naming the caller when known, the request and the reason; never credentials."""
+    caller: Caller | None = getattr(request.state, "caller", None)
+    log.warning(
+        "refused %s %s with %d: %s",
+        request.method,
+        request.url.path,
+        status,
+        why,
+        extra={
+            "refused": status,
+            "retailer_id": caller.retailer_id if caller else None,
+            "key_id": caller.key_id if caller else None,
+            "client": request.client.host if request.client else None,
+        },
+    )
 
 
 async def caller_with_quota(

@@ -20,7 +20,13 @@ from shopwatch.intake.api_models import (
     ReportSummary,
     ReportView,
 )
-from shopwatch.intake.auth import caller_with_quota, charge_quota, current_caller, require_json
+from shopwatch.intake.auth import (
+    caller_with_quota,
+    charge_quota,
+    current_caller,
+    log_refusal,
+    require_json,
+)
 from shopwatch.intake.idempotency import fingerprint, validate_key
 from shopwatch.intake.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, decode_cursor
 from shopwatch.intake.report_metrics import count_batch
@@ -95,6 +101,10 @@ async def submit_batch(
         )
         for o in outcomes
     ]
+    for conflict in (o for o in outcomes if o.status == "conflict"):
+        log_refusal(
+            request, 409, f"item {conflict.index}: Idempotency-Key reused with a different report"
+        )
     count = {s: sum(1 for o in outcomes if o.status == s) for s in ("accepted", "duplicate")}
     rejected = len(outcomes) - count["accepted"] - count["duplicate"]
     count_batch(count["accepted"], rejected)
