@@ -10,11 +10,11 @@ ones and the work per query stays bounded whatever the size of the index.
 
 from __future__ import annotations
 
-import heapq
 from array import array
-from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+
+import numpy as np
 
 from shopwatch.matching.blocking import KIND_WEIGHTS, Key
 
@@ -81,34 +81,64 @@ class BlockingIndex:
         Ranking: the sum of the weights of the *kinds* a profile was found through (each
         kind counts once), then the most recently indexed first. Weak kinds read fewer
         postings (``KIND_POSTINGS_SHARE``) than selective ones.
+
+        A vague description reads tens of thousands of postings, so the counting is done
+        in numpy: one sort of (profile, kind) codes gives each profile's distinct kinds,
+        whose weights are summed and whose bits make the reasons.
         """
-        by_kind: dict[str, set[int]] = {}
+        parts: list[np.ndarray] = []
+        part_kinds: list[int] = []
+        kind_bit: dict[str, int] = {}  # in the order first asked for: the order of reasons
         limit = self.max_postings_per_key
         postings = self._postings
         for kind, key in keys:
             plist = postings.get(key)
             if plist is None:
                 continue
-            bucket = by_kind.get(kind)
-            if bucket is None:
-                bucket = by_kind[kind] = set()
+            bit = kind_bit.get(kind)
+            if bit is None:
+                bit = kind_bit[kind] = len(kind_bit)
             n = int(limit * KIND_POSTINGS_SHARE.get(kind, 1.0))
-            bucket.update(plist[-n:] if len(plist) > n else plist)
-        if not by_kind:
+            view = np.frombuffer(plist, dtype=np.uint32)
+            parts.append(view[-n:] if len(view) > n else view)
+            part_kinds.append(bit)
+        if not parts:
             return []
-        weight: Counter[int] = Counter()
-        for kind, pids in by_kind.items():
-            for _ in range(KIND_WEIGHTS[kind]):  # Counter.update counts in C
-                weight.update(pids)
-        for pid in exclude:
-            weight.pop(pid, None)
-        # One int per profile, weight above pid, so the C heap orders by weight then by
-        # recency (a higher pid was indexed later) without a Python key function.
-        packed = [(w << 32) | pid for pid, w in weight.items()]
-        best = heapq.nlargest(cap, packed)
+        sizes = [len(p) for p in parts]
+        codes = np.concatenate(parts).astype(np.int64) << _KIND_BITS
+        del parts, view  # no view may outlive the call: an array with a view cannot grow
+        codes |= np.repeat(np.array(part_kinds, dtype=np.int64), sizes)
+        codes.sort()
+        codes = codes[np.concatenate(([True], codes[1:] != codes[:-1]))]  # each pair once
+        pids, bits = codes >> _KIND_BITS, codes & _KIND_MASK
+        starts = np.flatnonzero(np.concatenate(([True], pids[1:] != pids[:-1])))
+        kinds = list(kind_bit)
+        weight_of = np.array([KIND_WEIGHTS[k] for k in kinds], dtype=np.int64)
+        total = np.add.reduceat(weight_of[bits], starts)
+        masks = np.bitwise_or.reduceat(np.left_shift(1, bits), starts)
+        pids = pids[starts]
+        if exclude:
+            keep = ~np.isin(pids, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
+            pids, total, masks = pids[keep], total[keep], masks[keep]
+        # One int per profile, weight above pid: sorting it orders by weight, then by
+        # recency (a higher pid was indexed later).
+        packed = (total << 32) | pids
+        chosen = np.arange(len(packed))
+        if len(packed) > cap:
+            chosen = np.argpartition(packed, len(packed) - cap)[-cap:]
+        chosen = chosen[np.argsort(packed[chosen])[::-1]]
+        reasons: dict[int, tuple[str, ...]] = {}
         out: list[Candidate] = []
-        for code in best:
-            pid = code & 0xFFFFFFFF
-            reasons = tuple(kind for kind, pids in by_kind.items() if pid in pids)
-            out.append(Candidate(pid, reasons, code >> 32))
+        for pid, weight, mask in zip(
+            pids[chosen].tolist(), total[chosen].tolist(), masks[chosen].tolist(), strict=True
+        ):
+            why = reasons.get(mask)
+            if why is None:
+                why = reasons[mask] = tuple(k for j, k in enumerate(kinds) if mask >> j & 1)
+            out.append(Candidate(pid, why, weight))
         return out
+
+
+_KIND_BITS = 5  # up to 32 kinds
+_KIND_MASK = (1 << _KIND_BITS) - 1
+assert len(KIND_WEIGHTS) <= 1 << _KIND_BITS
