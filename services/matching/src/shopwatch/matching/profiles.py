@@ -1,7 +1,9 @@
 """Offender profiles: the people we believe we have seen, as clusters of described offenders.
 
 A ``Profile`` is a plain slotted dataclass of JSON-friendly values so a MongoDB adapter can
-store ``to_dict()`` and rebuild with ``from_dict()``. It keeps *aggregates* of what
+store ``to_dict()`` and rebuild with ``from_dict()``. Change it through its methods (and
+the two prolific fields): the matcher's table keeps most profiles packed and relies on
+``version`` to know which ones it handed out were changed. It keeps *aggregates* of what
 witnesses said (counts and running means), not every description: scoring compares a new
 description with the aggregate, and memory stays small with a million profiles (empty
 aggregates are ``None`` rather than empty containers for the same reason).
@@ -81,6 +83,9 @@ def _unbump(counts: dict[str, int] | None, key: str | None) -> dict[str, int] | 
 def _mode(counts: dict[str, int] | None) -> str | None:
     if not counts:
         return None
+    if len(counts) == 1:  # most profiles: one report, one value (no max needed)
+        for key in counts:
+            return key
     return max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0]
 
 
@@ -151,16 +156,25 @@ class Profile:
     prolific_rules: list[str] | None = None
     notified_forces: list[str] | None = None
     _summary: Summary | None = field(default=None, repr=False, compare=False)
+    # Counts the changes made through the methods below, so a store of profiles can tell
+    # a profile it handed out is unchanged without comparing it (see ``compact``).
+    version: int = field(default=0, repr=False, compare=False)
 
     def summary(self) -> Summary:
         if self._summary is None:
-            store_last: dict[str, int] = {}
-            force_last: dict[str, int] = {}
-            for m in self.members:
-                if store_last.get(m.store_id, -1) < m.day:
-                    store_last[m.store_id] = m.day
-                if force_last.get(m.force, -1) < m.day:
-                    force_last[m.force] = m.day
+            members = self.members
+            if len(members) == 1:  # most profiles: no comparisons needed
+                m = members[0]
+                seen = m.day > -1  # as the loop below decides for a first visit
+                store_last = {m.store_id: m.day} if seen else {}
+                force_last = {m.force: m.day} if seen else {}
+            else:
+                store_last, force_last = {}, {}
+                for m in members:
+                    if store_last.get(m.store_id, -1) < m.day:
+                        store_last[m.store_id] = m.day
+                    if force_last.get(m.force, -1) < m.day:
+                        force_last[m.force] = m.day
             self._summary = Summary(
                 self.sex,
                 _mode(self.build),
@@ -228,6 +242,7 @@ class Profile:
     def add(self, off: NormalisedOffender, member: Member) -> None:
         """Fold one linked offender into the aggregates."""
         self._summary = None
+        self.version += 1
         self.members.append(member)
         if off.sex == "m":
             self.sex_m += 1
@@ -270,6 +285,7 @@ class Profile:
         not record which description brought them.
         """
         self._summary = None
+        self.version += 1
         self.members.remove(member)
         if off.sex == "m":
             self.sex_m = max(0, self.sex_m - 1)
@@ -298,11 +314,13 @@ class Profile:
     def detach(self, member: Member) -> None:
         """Drop a member without its description (its traits stay in the aggregates)."""
         self._summary = None
+        self.version += 1
         self.members.remove(member)
 
     def absorb(self, other: Profile) -> None:
         """Merge ``other`` into this profile (a force confirmed they are one person)."""
         self._summary = None
+        self.version += 1
         self.members.extend(other.members)
         self.sex_m += other.sex_m
         self.sex_f += other.sex_f
