@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from shopwatch.matching.blocking import profile_keys, query_keys
+from shopwatch.matching.compact import ProfileTable
 from shopwatch.matching.index import DEFAULT_CAP, BlockingIndex
 from shopwatch.matching.normalise import MAX_TEXT_CHARS, NormalisedOffender, normalise_offender
 from shopwatch.matching.profiles import Member, Profile
@@ -244,7 +245,7 @@ class DecisionOutcome:
 
 @dataclass(slots=True)
 class _State:
-    profiles: list[Profile | None] = field(default_factory=list)
+    profiles: ProfileTable = field(default_factory=ProfileTable)
     pid_of: dict[str, int] = field(default_factory=dict)
     merged_into: dict[str, str] = field(default_factory=dict)
     assigned: dict[OffenderRef, int] = field(default_factory=dict)
