@@ -145,7 +145,7 @@ class ProfileTable:
                 column.extend([None] * _GROW)
             self._capacity += _GROW
         self._state.append(_REMOVED)
-        self._put(pid, profile)
+        self._put(pid, profile, fresh=True)
 
     def extend(self, profiles: Iterable[Profile]) -> None:
         for profile in profiles:
@@ -202,8 +202,8 @@ class ProfileTable:
 
     # --- packing ----------------------------------------------------------------------
 
-    def _put(self, pid: int, profile: Profile) -> None:
-        if self.pack and self._write_row(pid, profile):
+    def _put(self, pid: int, profile: Profile, *, fresh: bool = False) -> None:
+        if self.pack and self._write_row(pid, profile, fresh):
             self._objects.pop(pid, None)
             self._state[pid] = _PACKED
         else:
@@ -211,10 +211,11 @@ class ProfileTable:
             self._state[pid] = _OBJECT
             self._profile_id[pid] = self._report_id[pid] = self._extra[pid] = None
 
-    def _write_row(self, pid: int, p: Profile) -> bool:
+    def _write_row(self, pid: int, p: Profile, fresh: bool) -> bool:
         """Write ``p`` into row ``pid`` if a row holds it exactly; False (row untouched) if not.
 
-        Runs once per stored profile on start, so the checks are inlined.
+        Runs once per stored profile on start, so the checks are inlined. ``fresh``: the
+        row was never written (its clothing goes at the end without looking).
         """
         if type(p) is not Profile or p.prolific_rules is not None:
             return False
@@ -260,16 +261,17 @@ class ProfileTable:
 
         known, code = self._strings.index, self._strings.code
         offset = pid * _ROW.size
-        if clothing:
-            tokens = array("I", [known[t] if t in known else code(t) for t in clothing])
-            at, had = _ROW.unpack_from(self._rows, offset)[11], self._rows[offset + _ROW.size - 1]
-            if len(tokens) > had:  # a new run at the end (an old, shorter one stays unused)
-                at = len(self._clothing)
+        if not clothing:
+            n_tokens = at = 0
+        else:
+            n_tokens = len(clothing)
+            tokens = [known[t] if t in known else code(t) for t in clothing]
+            if fresh or n_tokens > self._rows[offset + _ROW.size - 1]:
+                at = len(self._clothing)  # at the end (a shorter old run stays unused)
                 self._clothing.extend(tokens)
             else:
-                self._clothing[at : at + len(tokens)] = tokens
-        else:
-            tokens, at = _NO_TOKENS, 0
+                at = _ROW.unpack_from(self._rows, offset)[11]
+                self._clothing[at : at + n_tokens] = array("I", tokens)
         _ROW.pack_into(
             self._rows,
             offset,
@@ -281,7 +283,7 @@ class ProfileTable:
             sex_m + 16 * sex_f,
             *age,
             *height,
-            len(tokens),
+            n_tokens,
         )
         self._profile_id[pid] = p.profile_id
         self._report_id[pid] = m.report_id
@@ -357,6 +359,3 @@ class ProfileTable:
             _count(value[methods]),
             _count(value[offences]),
         )
-
-
-_NO_TOKENS = array("I")
