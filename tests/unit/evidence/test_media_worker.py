@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +99,50 @@ async def test_a_child_over_its_time_limit_is_killed(
             },
             timeout_s=0.05,
         )
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _answering(status: int) -> Iterator[str]:
+    """An HTTP server on loopback that answers every GET with `status`."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/b/cam.mp4?X-Amz-Signature=abc"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_probe_of_an_unreachable_source_asks_for_a_retry() -> None:
+    # Storage down is not bad media (found by tests/fault with S3 stopped).
+    url = f"http://127.0.0.1:{_closed_port()}/b/cam.mp4?X-Amz-Signature=abc"
+    result = media_worker.run({"mode": "probe", "source": url})
+    assert result["ok"] is False and result["retry"] is True
+    assert "X-Amz" not in result["error"] and "127.0.0.1" not in result["error"]
+
+
+@pytest.mark.parametrize(("status", "retry"), [(503, True), (404, False)])
+def test_probe_retries_a_5xx_from_storage_but_not_a_missing_object(
+    status: int, retry: bool
+) -> None:
+    with _answering(status) as url:
+        result = media_worker.run({"mode": "probe", "source": url})
+    assert result["ok"] is False
+    assert bool(result.get("retry")) is retry

@@ -13,7 +13,7 @@ from shopwatch.evidence.config import EvidenceSettings
 from shopwatch.evidence.hashing import StreamDigest
 from shopwatch.evidence.media_runner import MediaJobFailed, MediaJobTimeout
 from shopwatch.evidence.media_types import sniff
-from shopwatch.evidence.verification import Verifier, content_verdict
+from shopwatch.evidence.verification import StorageUnavailable, Verifier, content_verdict
 from shopwatch.schemas.enums import EvidenceRejectionReason as R
 
 
@@ -105,3 +105,17 @@ async def test_a_still_that_does_not_read_as_one_is_a_mismatch(media: dict[str, 
 
     _, rejection = await verifier(video)._probe("u", found)
     assert rejection is not None and rejection.reason is R.MEDIA_TYPE_MISMATCH
+
+
+async def test_storage_away_while_probing_is_retried_not_a_rejection(
+    media: dict[str, Path],
+) -> None:
+    # Found by tests/fault: S3 stopped between hashing and probing made a good still
+    # "unplayable_media (Connection refused)", rejected for good.
+    found = sniff(media["still.jpg"].read_bytes())
+
+    async def storage_down(job: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {"ok": False, "retry": True, "error": "cannot fetch x: Connection refused"}
+
+    with pytest.raises(StorageUnavailable, match="Connection refused"):
+        await verifier(storage_down)._probe("u", found)

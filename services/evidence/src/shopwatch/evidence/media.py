@@ -47,6 +47,21 @@ class MediaError(Exception):
     """The media cannot be read or processed; the message is fit for a rejection reason."""
 
 
+class SourceUnavailable(MediaError):
+    """The source could not be fetched (storage refused the connection, timed out or
+    answered 5xx): says nothing about the media, so it is no reason to reject it."""
+
+
+# FFmpeg errors about reaching the source, not about its content. PyAV makes the errno
+# ones subclasses of the builtin ConnectionError / TimeoutError as well.
+_SOURCE_ERRORS = (
+    ConnectionError,
+    TimeoutError,
+    av.error.HTTPServerError,
+    av.error.HTTPTooManyRequestsError,
+)
+
+
 @dataclass(frozen=True)
 class MediaFacts:
     container: str  # "mp4", "mov", "matroska", "avi", "mpegts", "h264", "jpeg", ...
@@ -113,12 +128,16 @@ def _open_input(src: Source, demuxer: str | None = None) -> Iterator[av.containe
             format=demuxer,
             metadata_errors="replace",
         )
+    except _SOURCE_ERRORS as exc:
+        raise SourceUnavailable(f"cannot fetch {_describe(src)}: {exc}") from exc
     except av.error.FFmpegError as exc:
         raise MediaError(f"cannot read {_describe(src)} as media: {_ffmpeg_message(exc)}") from exc
     except OSError as exc:
         raise MediaError(f"cannot open {_describe(src)}: {exc.strerror or exc}") from exc
     try:
         yield container
+    except _SOURCE_ERRORS as exc:
+        raise SourceUnavailable(f"cannot fetch {_describe(src)}: {exc}") from exc
     except av.error.FFmpegError as exc:
         raise MediaError(f"cannot decode {_describe(src)}: {_ffmpeg_message(exc)}") from exc
     except MediaError as exc:

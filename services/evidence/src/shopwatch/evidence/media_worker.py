@@ -4,7 +4,8 @@ child process with limits (a crafted file can make a decoder spin or balloon).
 It reads one JSON job on stdin and writes one JSON result on stdout:
 
 - ``{"mode": "probe", "source": URL_OR_PATH, "demuxer": null}`` ->
-  ``{"ok": true, "facts": {...}}`` or ``{"ok": false, "error": "..."}``
+  ``{"ok": true, "facts": {...}}`` or ``{"ok": false, "error": "..."}``, with
+  ``"retry": true`` when the source could not be fetched (storage down), not read
 - ``{"mode": "derive", "source": ..., "demuxer": ..., "out_dir": DIR, "exhibit_ref": "JS/1",
   "thumbnails": 6, "preview": true, "stills": [12.5], "first_still": 1}`` ->
   ``{"ok": true, "derivatives": [{"kind", "file", "at_seconds"}], "errors": [...]}``
@@ -70,6 +71,9 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     if job["mode"] == "probe":
         try:
             facts = media.probe(source, demuxer=demuxer)
+        except media.SourceUnavailable as exc:
+            # Storage was away, not the media bad: the verifier tries again later.
+            return {"ok": False, "retry": True, "error": scrub(str(exc), source)}
         except media.MediaError as exc:
             return {"ok": False, "error": scrub(str(exc), source)}
         return {"ok": True, "facts": facts_document(facts)}

@@ -70,6 +70,10 @@ MediaJob = Callable[..., Awaitable[dict[str, Any]]]
 _DERIVED_TYPES = {"PREVIEW": "video/mp4", "STILL": "image/jpeg", "THUMBS": "image/jpeg"}
 
 
+class StorageUnavailable(Exception):
+    """The master could not be fetched for probing; the verification is retried."""
+
+
 @dataclass(frozen=True)
 class Rejection:
     reason: EvidenceRejectionReason
@@ -362,6 +366,9 @@ class Verifier:
             return None, Rejection(
                 EvidenceRejectionReason.UNPLAYABLE_MEDIA, f"the file could not be read: {exc}"
             )
+        if result.get("retry"):
+            # S3 went away between hashing and probing: retried with backoff (_failed).
+            raise StorageUnavailable(str(result.get("error") or "storage unavailable"))
         if not result.get("ok"):
             return None, Rejection(
                 EvidenceRejectionReason.UNPLAYABLE_MEDIA,
