@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import EmailStr, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from shopwatch.schemas.enums import Build, IcCode, OffenceType, Sex, WitnessRole
 from shopwatch.schemas.forces import ForceSlug
@@ -24,6 +24,7 @@ from shopwatch.schemas.primitives import (
     MAX_ITEMS,
     MAX_OFFENDERS,
     Contract,
+    Email,
     Id,
     Line500,
     LongText,
@@ -161,7 +162,7 @@ class ReportFlags(Contract):
 
 
 class ContactDetails(Contract):
-    email: EmailStr | None = Field(default=None, max_length=254)
+    email: Email | None = None
     phone: PhoneNumber | None = None
 
 
@@ -212,7 +213,7 @@ class ReporterContact(Contract):
 
     name: Name
     job_title: ShortText | None = None
-    email: EmailStr = Field(max_length=254)
+    email: Email
     phone: PhoneNumber | None = None
 
 
