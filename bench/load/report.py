@@ -148,7 +148,23 @@ def render(outcome: Outcome, command: str) -> str:
         f" request's {'scheduled start (a stall is not hidden by a late client)' if not args.max else 'start'}"
         " to the case's first record on its force topic.",
         f"- The day's {NATIONAL_DAY:,} reports average {day_rate:.2f}/s over 24 h: the routed"
-        f" rate is {headroom:,.1f} x that average.",
+        f" rate is {headroom:,.1f} x that average."
+        + (
+            " In a paced run the routed rate cannot exceed the offered rate; the flat-out run"
+            " (`--max`) gives the capacity."
+            if not args.max
+            else ""
+        ),
+        *(
+            [
+                f"- Routing fell behind: {f['routed']} of {f['accepted']} accepted reports were"
+                f" on their force topic by the end of the {args.drain:g} s drain, so the routed"
+                " rate is what the pipeline sustained with a growing backlog, and the latency"
+                " is mostly time queued behind it."
+            ]
+            if f["routed"] < f["accepted"]
+            else []
+        ),
         f"- Mix: {offences}; {t.offenders / max(1, t.sent):.2f} offenders per report"
         f" (repeat offenders from the matching benchmark's crowd); mean value of goods"
         f" £{mean_value:,.2f}; {outcome.force_records} records on the force topics in all"
