@@ -8,16 +8,14 @@ topic                             events                          producer -> co
 ================================  ==============================  =====================
 reports.submitted.v1              ReportSubmitted                 intake -> routing,
                                                                   evidence, notify
-evidence.stored.v1                EvidenceStored                  evidence -> routing,
-                                                                  intake
-evidence.rejected.v1              EvidenceRejected                evidence -> notify,
-                                                                  intake
+evidence.stored.v1                EvidenceStored                  evidence -> routing
+evidence.rejected.v1              EvidenceRejected                evidence -> notify
 matching.requested.v1             MatchingRequested               routing -> matching
 matching.completed.v1             MatchingCompleted               matching -> routing
 offenders.prolific-flagged.v1     ProlificOffenderFlagged         matching -> routing
 matching.link-decided.v1          OffenderLinkDecided             routing -> matching
 cases.status-changed.v1           CaseStatusChanged               routing -> intake,
-                                                                  notify
+                                                                  notify, evidence
 force.<slug>.cases.v1             CaseRouted,                     routing -> the force
                                   ProlificOffenderFlagged
 force.<slug>.updates.v1           ForceUpdate                     the force -> routing
@@ -182,7 +180,7 @@ def _static_topics() -> tuple[TopicSpec, ...]:
             EVIDENCE_STORED,
             (EvidenceStored,),
             ("evidence",),
-            ("routing", "intake"),
+            ("routing",),
             6,
             14,
             "Master exhibits verified and stored (with hashes and derivatives).",
@@ -191,7 +189,7 @@ def _static_topics() -> tuple[TopicSpec, ...]:
             EVIDENCE_REJECTED,
             (EvidenceRejected,),
             ("evidence",),
-            ("notify", "intake"),
+            ("notify",),
             3,
             14,
             "Uploads refused by verification, with the reason.",
@@ -236,7 +234,7 @@ def _static_topics() -> tuple[TopicSpec, ...]:
             CASES_STATUS_CHANGED,
             (CaseStatusChanged,),
             ("routing",),
-            ("intake", "notify"),
+            ("intake", "notify", "evidence"),
             6,
             14,
             "Case status changes, for the retailer's timeline and emails.",
