@@ -25,7 +25,7 @@ import struct
 from array import array
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from shopwatch.matching.normalise import Mark
 from shopwatch.matching.profiles import Member, Profile, RangeStats
@@ -41,8 +41,7 @@ _GROW = 4096  # rows added at a time
 # offences) and of the hair styles; where its clothing tokens start in ``_clothing``; then
 # bytes: offender index, sex (sex_m + 16 * sex_f), age lo/hi, height lo/hi, clothing count.
 _ROW = struct.Struct("<12I7B")
-_OPTIONAL_STR = (str, type(None))
-_NO_FIT = object()
+_ABSENT = ((None, 1),)  # what an absent count unpacks to
 
 
 class _Codes:
@@ -83,17 +82,6 @@ def _range_of(lo: int, hi: int) -> RangeStats | None:
         return None
     # The same float arithmetic as ``RangeStats.add`` on a fresh instance.
     return RangeStats(1, 0.0 + (lo + hi) / 2, 0.0 + (hi - lo))
-
-
-def _single(counts: dict[str, int] | None) -> Any:
-    """A count's single key counted once; None when absent; ``_NO_FIT`` otherwise."""
-    if counts is None:
-        return None
-    if len(counts) == 1:
-        for key, n in counts.items():
-            if n == 1 and type(key) is str:
-                return key
-    return _NO_FIT
 
 
 def _each_once(counts: dict[str, int] | None) -> bool:
@@ -228,55 +216,58 @@ class ProfileTable:
         sex_m, sex_f = p.sex_m, p.sex_f
         if not (0 <= sex_m < 16 and 0 <= sex_f < 16):
             return False
-        offence, method = m.offence, m.method
-        if type(offence) not in _OPTIONAL_STR or type(method) not in _OPTIONAL_STR:
-            return False
         age = _NONE_RANGE if p.age is None else _range_bytes(p.age)
         height = _NONE_RANGE if p.height is None else _range_bytes(p.height)
         if age is None or height is None:
             return False
-        keys = (
-            m.store_id,
-            m.force,
-            offence,
-            method,
-            _single(p.build),
-            _single(p.hair_colour),
-            _single(p.hair_length),
-            _single(p.methods),
-            _single(p.offences),
-        )
-        if _NO_FIT in keys:
+        build, colour, length = p.build, p.hair_colour, p.hair_length
+        methods, offences = p.methods, p.offences
+        try:  # each count absent or one key counted once (unpacking fails otherwise)
+            ((kb, nb),) = _ABSENT if build is None else build.items()
+            ((kc, nc),) = _ABSENT if colour is None else colour.items()
+            ((kl, nl),) = _ABSENT if length is None else length.items()
+            ((km, nm),) = _ABSENT if methods is None else methods.items()
+            ((ko, no),) = _ABSENT if offences is None else offences.items()
+        except ValueError:
+            return False
+        if not nb == nc == nl == nm == no == 1:
             return False
         styles, clothing = p.hair_styles, p.clothing
         if not (_each_once(styles) and _each_once(clothing)):
             return False
         names, vrms, marks = p.names, p.vrms, p.marks
-        if names is not None and not (names and all(type(v) is str for v in names)):
+        if names == [] or vrms == [] or marks == []:  # an empty list comes back as None
             return False
-        if vrms is not None and not (vrms and all(type(v) is str for v in vrms)):
-            return False
-        if marks is not None and not (marks and all(type(k) is Mark for k in marks)):
+        if marks is not None and not all(type(k) is Mark for k in marks):
             return False
 
-        known, code = self._strings.index, self._strings.code
+        strings = self._strings
+        keys = (m.store_id, m.force, m.offence, m.method, kb, kc, kl, km, ko)
+        try:  # the values come back as the same objects, so any hashable value will do
+            found = [*map(strings.index.get, keys)]
+            found_tokens = [*map(strings.index.get, clothing)] if clothing else []
+        except TypeError:
+            return False
+        # (None: a first sighting, given a code now.)
+        codes = [strings.code(k) for k in keys] if None in found else cast(list[int], found)
+        tokens = cast(list[int], found_tokens)
+        if None in found_tokens:
+            tokens = [strings.code(t) for t in clothing or ()]
         offset = pid * _ROW.size
-        if not clothing:
-            n_tokens = at = 0
+        n_tokens = len(tokens)
+        if not n_tokens:
+            at = 0
+        elif fresh or n_tokens > self._rows[offset + _ROW.size - 1]:
+            at = len(self._clothing)  # at the end (a shorter old run stays unused)
+            self._clothing.extend(tokens)
         else:
-            n_tokens = len(clothing)
-            tokens = [known[t] if t in known else code(t) for t in clothing]
-            if fresh or n_tokens > self._rows[offset + _ROW.size - 1]:
-                at = len(self._clothing)  # at the end (a shorter old run stays unused)
-                self._clothing.extend(tokens)
-            else:
-                at = _ROW.unpack_from(self._rows, offset)[11]
-                self._clothing[at : at + n_tokens] = array("I", tokens)
+            at = _ROW.unpack_from(self._rows, offset)[11]
+            self._clothing[at : at + n_tokens] = array("I", tokens)
         _ROW.pack_into(
             self._rows,
             offset,
             m.day,
-            *[known[k] if k in known else code(k) for k in keys],
+            *codes,
             self._tuples.code(tuple(styles)) if styles else 0,
             at,
             m.offender_index,
