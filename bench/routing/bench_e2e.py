@@ -34,6 +34,7 @@ from shopwatch.schemas.topics import force_topic, with_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench.common` from the repository root
+from bench.common import stack_env  # noqa: E402
 from bench.common.kafka import FirstArrivals as Arrivals  # noqa: E402
 from bench.common.kafka import create_topic, raw_roundtrip  # noqa: E402
 
@@ -169,7 +170,7 @@ async def make_tenant(mongo_url: str, db: str) -> dict[str, Any]:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    env = dict(os.environ)
+    env = stack_env()  # the stack's endpoints even when stack.env was not sourced
     bootstrap = env["SHOPWATCH_KAFKA_BOOTSTRAP"]
     prefix = f"bench{secrets.token_hex(3)}."
     env["SHOPWATCH_TOPIC_PREFIX"] = prefix
