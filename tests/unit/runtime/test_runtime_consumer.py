@@ -179,15 +179,19 @@ async def test_transient_error_is_retried_with_backoff() -> None:
     assert rig.dlq.letters == []
 
 
-async def test_exhausted_retries_go_to_dlq_with_attempts() -> None:
+async def test_exhausted_retries_redeliver_instead_of_dead_lettering() -> None:
+    # A dependency away for longer than the backoff (tests/fault: FerretDB stopped 30 s,
+    # SMTP stopped 20 s) used to put good events on the DLQ as "retries_exhausted".
     rig = make(max_attempts=3)
     rig.deps.errors = [TransientError("down")] * 3
-    assert await rig.consumer.process(record(encode_envelope(ping(4)))) is Outcome.DEAD_LETTERED
-    [letter] = rig.dlq.letters
-    assert letter.headers[H_REASON] == "retries_exhausted"
-    assert letter.headers[H_ATTEMPTS] == "3"
-    assert len(rig.sleeps.calls) == 2
+    assert await rig.consumer.process(record(encode_envelope(ping(4)))) is Outcome.REDELIVER
+    assert rig.dlq.letters == []
+    assert not rig.consumer.halted
+    assert len(rig.sleeps.calls) == 3  # two backoffs, then a pause before the redelivery
     assert rig.processed.records == {}
+    # Read again once the dependency is back: handled and recorded once.
+    assert await rig.consumer.process(record(encode_envelope(ping(4)))) is Outcome.PROCESSED
+    assert rig.deps.seen == [4]
 
 
 @pytest.mark.parametrize("error", [ValueError("bug"), PoisonMessage("unknown case")])

@@ -11,7 +11,10 @@ and this module does the rest, per message, in order:
    so it is a poison message and goes to `<topic>.dlq` at once;
 2. skip an `event_id` this consumer group has already processed (a duplicate);
 3. call the handler; retry errors known to be transient with capped exponential
-   backoff; after `max_attempts`, or at once for any other error, dead-letter it;
+   backoff; after `max_attempts` the message is redelivered (read again from Kafka),
+   never dead-lettered: a transient error says a dependency is away, not that the
+   message is bad (a 30 s database outage must not empty a topic into its DLQ); any
+   other error dead-letters it at once;
 4. record the `event_id` as processed, then let the adapter commit the offset.
 
 When dead letters come faster than the rate limit allows, the consumer halts instead:
@@ -205,10 +208,16 @@ class IdempotentConsumer(Generic[EventT, DepsT]):
                         return await self._dead_letter(record, "handler_error", exc, attempt)
                     delay = next(delays, None)
                     if delay is None:
-                        log.error("transient error persisted after %d attempts: %r", attempt, exc)
-                        if handled:
-                            return Outcome.REDELIVER
-                        return await self._dead_letter(record, "retries_exhausted", exc, attempt)
+                        # The dependency is still away (a database or SMTP outage longer
+                        # than the backoff): the message is not at fault, so it is read
+                        # again rather than dead-lettered, and the partition waits.
+                        log.error(
+                            "transient error persisted after %d attempts, redelivering: %r",
+                            attempt,
+                            exc,
+                        )
+                        await self._sleep(self.policy.backoff_max_s)
+                        return Outcome.REDELIVER
                     EVENTS_RETRIED.labels(*self._labels).inc()
                     log.warning(
                         "transient error, retrying in %.2fs (attempt %d of %d): %r",
