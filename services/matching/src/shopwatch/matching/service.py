@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ from shopwatch.matching import metrics
 from shopwatch.matching.adapters.mongo import MongoMatching
 from shopwatch.matching.contract import decision_of, features_of, links_of, prolific_events
 from shopwatch.matching.domain import Matcher
+from shopwatch.matching.profiles import Profile
 from shopwatch.matching.prolific import ProlificRule
 from shopwatch.runtime.outbox import OutboxMessage
 from shopwatch.runtime.retry import PoisonMessage
@@ -49,15 +50,32 @@ class MatchingService:
     async def load(self) -> None:
         started = time.perf_counter()
         aliases = await self.store.load_aliases()
-        # A profile with an alias was merged away (its deletion may not have happened).
-        profiles = [p for p in await self.store.load_profiles() if p.profile_id not in aliases]
         decisions = await self.store.load_decisions()
-        self.matcher = Matcher(
-            profiles, prolific_rule=self.rule, overrides=decisions, aliases=aliases
+        loop = asyncio.get_running_loop()
+        batches = self.store.profile_batches()
+        loaded = 0
+
+        async def next_batch() -> list[Profile] | None:
+            return await anext(batches, None)
+
+        def stream() -> Iterator[Profile]:
+            # Runs in a worker thread; the batches are read on the event loop.
+            nonlocal loaded
+            while batch := asyncio.run_coroutine_threadsafe(next_batch(), loop).result():
+                for profile in batch:
+                    # Merged away (its deletion may not have happened): skip it.
+                    if profile.profile_id not in aliases:
+                        loaded += 1
+                        yield profile
+
+        # Streamed, not listed: the matcher packs profiles as they come (a million stored
+        # profiles as objects would need ~2.7 GiB on top of the packed table).
+        self.matcher = await asyncio.to_thread(
+            Matcher, stream(), prolific_rule=self.rule, overrides=decisions, aliases=aliases
         )
         log.info(
             "matcher rebuilt from %d profiles and %d link decisions in %.1fs",
-            len(profiles),
+            loaded,
             len(decisions),
             time.perf_counter() - started,
         )

@@ -14,7 +14,7 @@ alias document so decisions naming the old id still find it after a restart.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -39,6 +39,18 @@ class MongoMatching:
             Profile.from_dict(json.loads(doc["profile_json"]))
             async for doc in self.profiles.find({})
         ]
+
+    async def profile_batches(self, size: int = 1_000) -> AsyncIterator[list[Profile]]:
+        """The stored profiles a batch at a time: the matcher packs each as it comes, so
+        a million never exist as objects at once (about 2.7 GiB)."""
+        batch: list[Profile] = []
+        async for doc in self.profiles.find({}, batch_size=size):
+            batch.append(Profile.from_dict(json.loads(doc["profile_json"])))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     async def save_profiles(self, profiles: Iterable[Profile]) -> None:
         for profile in profiles:
