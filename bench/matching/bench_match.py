@@ -1,12 +1,15 @@
 """Benchmark: match reports against N loaded profiles; the rapidfuzz cdist floor beside it.
 
 Profiles are built the way the service builds them on start (``Matcher(profiles)`` indexes
-stored profiles), from generated descriptions spread over the 43 forces of England and
-Wales and 200 stores each; 20% of profiles carry two to four reports. Then ``--queries``
-reports (a sixth with two offenders; half the offenders are people already profiled, half
-new) are matched one at a time and timed. In the same run, for every query, the floor:
-the same blocking, then rapidfuzz ``process.cdist`` of the query's description string
-against the blocked candidates' description strings (one C call, no explanations).
+stored profiles, streamed one at a time), from generated descriptions spread over the 43
+forces of England and Wales and 200 stores each; 20% of profiles carry two to four reports.
+Then ``--queries`` reports (a sixth with two offenders; half the offenders are people
+already profiled, half new) are matched one at a time and timed. In the same run, for
+every query, the floor: the same blocking, then rapidfuzz ``process.cdist`` of the query's
+description string against the blocked candidates' description strings (one C call, no
+explanations).
+
+Timed runs hold the exclusive stack lock (``flock -x /tmp/shopwatch-stack.lock ...``):
 
     uv run python bench/matching/bench_match.py --profiles 1000000 --queries 2000
 """
@@ -21,6 +24,7 @@ import random
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -70,19 +74,27 @@ def _home(rng: random.Random) -> tuple[str, list[str]]:
 
 
 def build_profiles(
-    n: int, seed: int, keep: int
-) -> tuple[list[Profile], list[tuple[Any, str, list[str]]]]:
-    """``n`` profiles, and ``keep`` of their people (with home force and stores) for queries."""
+    n: int, seed: int, keep: int, kept: list[tuple[Any, str, list[str]]], spent: list[float]
+) -> Iterator[Profile]:
+    """``n`` profiles, one at a time, and ``keep`` of their people (with home force and
+    stores) appended to ``kept`` for queries; time spent generating is added to ``spent[0]``.
+
+    A generator, as the service streams stored profiles into the matcher on start: the
+    matcher packs each one as it comes, so the whole list never exists as objects.
+    """
     rng = random.Random(seed)
     stores = {f: [f"{f}-s{i:03d}" for i in range(STORES_PER_FORCE)] for f in GEN.STORES_PER_FORCE}
-    profiles: list[Profile] = []
-    kept: list[tuple[Any, str, list[str]]] = []
     report = 0
+    made = 0
     chunk = 5_000
-    while len(profiles) < n:
-        for person in GEN._make_people(rng, min(chunk, n - len(profiles)), stores):
+    while made < n:
+        t0 = time.perf_counter()
+        people = GEN._make_people(rng, min(chunk, n - made), stores)
+        spent[0] += time.perf_counter() - t0
+        for person in people:
+            t0 = time.perf_counter()
             force, favourites = _home(rng)
-            profile = Profile(f"P{len(profiles):09d}")
+            profile = Profile(f"P{made:09d}")
             for _ in range(rng.choice((2, 3, 4)) if rng.random() < 0.2 else 1):
                 record = _record(rng, report, person, force, rng.choice(favourites))
                 report += 1
@@ -92,10 +104,11 @@ def build_profiles(
                 profile.add(
                     off, Member(f.report_id, 0, f.store_id, f.force, day, off.offence, off.method)
                 )
-            profiles.append(profile)
+            made += 1
             if len(kept) < keep and rng.random() < 0.05:
                 kept.append((person, force, favourites))
-    return profiles, kept
+            spent[0] += time.perf_counter() - t0
+            yield profile
 
 
 def _desc(off: NormalisedOffender) -> str:
@@ -130,15 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=11)
     args = ap.parse_args(argv)
 
+    kept: list[tuple[Any, str, list[str]]] = []
+    generating = [0.0]
     t0 = time.perf_counter()
-    profiles, kept = build_profiles(args.profiles, args.seed, keep=args.queries)
-    t_build = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    matcher = Matcher(profiles)
-    del profiles
+    matcher = Matcher(build_profiles(args.profiles, args.seed, args.queries, kept, generating))
     gc.collect()
-    t_index = time.perf_counter() - t0
+    t_build = generating[0]
+    t_index = time.perf_counter() - t0 - t_build
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    table = matcher._s.profiles
+    packed, objects = table.packed_count(), table.object_count()
 
     rng = random.Random(args.seed + 1)
     stores = {f: [f"{f}-s{i:03d}" for i in range(STORES_PER_FORCE)] for f in GEN.STORES_PER_FORCE}
@@ -171,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             cands = index.candidates(query_keys(off), cap=matcher.config.candidate_cap)
             spent += time.perf_counter() - t0
             blocked_sizes.append(len(cands))
-            profs = [matcher._s.profiles[c.pid] for c in cands]
+            # peek: the floor must not warm the matcher's cache of materialised profiles.
+            profs = [table.peek(c.pid) for c in cands]
             choices = [_profile_desc(p) for p in profs if p is not None]
             query = _desc(off)
             t0 = time.perf_counter()
@@ -196,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         "offenders": sum(len(q) for q in queries),
         "build_profiles_s": round(t_build, 1),
         "index_on_start_s": round(t_index, 1),
+        "profiles_packed": packed,
+        "profiles_as_objects": objects,
         "index_keys": len(index),
         "index_postings": index.postings_count(),
         "blocked_candidates_mean": round(sum(blocked_sizes) / len(blocked_sizes), 1),
