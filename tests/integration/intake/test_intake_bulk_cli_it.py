@@ -7,14 +7,11 @@
 - a small CSV file with dotted column names;
 - no key, or a file that is not there: one line on stderr, non-zero exit, no traceback.
 
-Cost on the no-Docker stack (2 cores, FerretDB 1.24 on SQLite), measured 2026-11-29: the
-10,000-report run does NOT finish inside its 420 s bound. Intake alone accepts a 250-report
-batch in ~0.7 s whatever the collection's size, but the outbox relay reads and clears each
-published document by `_id`, and FerretDB's SQLite backend answers every `_id` filter
-with a full scan (`explain`: "SCAN", the `_id` index goes unused) under SQLite's write
-lock, so inserts queue behind the relay: ~15 reports/s at first, a few per second past
-1,500 stored (about 1,900 accepted after 4 minutes). With SHOPWATCH_IT_BULK_REPORTS=1000
-the module passes in about 2 minutes; 300 in under one.
+Cost on the no-Docker stack (2 cores, FerretDB 1.24 on SQLite built with deploy/local's
+`_id` index fix), measured 2026-11-29: the 10,000-report file is submitted in about 31 s
+(~320 reports/s) and the module passes in about 2 minutes. SHOPWATCH_IT_BULK_REPORTS
+lowers the size for a quick local check. (Before the fix every `_id` lookup scanned, and the
+10,000-report run did not finish inside the 420 s bound.)
 """
 
 from __future__ import annotations
@@ -46,11 +43,9 @@ from shopwatch.schemas.examples import example_report
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 
-# The issue asks for 10,000. SHOPWATCH_IT_BULK_REPORTS lowers it for a quick local check
-# (see the module docstring for what 10,000 costs on the no-Docker stack).
-# 1,000 by default so `make test` fits FerretDB (see above); set 10000 for the issue's size.
-BULK = int(os.environ.get("SHOPWATCH_IT_BULK_REPORTS", "1000"))
-RESUMED = max(300, BULK * 3 // 10)
+# The issue's size; SHOPWATCH_IT_BULK_REPORTS lowers it for a quick local check.
+BULK = int(os.environ.get("SHOPWATCH_IT_BULK_REPORTS", "10000"))
+RESUMED = min(1_000, max(300, BULK * 3 // 10))
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 SUMMARY = re.compile(
     r"(?P<total>\d+) reports: (?P<accepted>\d+) accepted, "
@@ -355,14 +350,21 @@ async def test_an_interrupted_run_resumes_without_duplicates(
         *args,
         env=cli_env(),
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
+    assert first.stderr is not None
+    # Kill on the CLI's own progress bar: polling the database is too slow once the
+    # collection holds the 10,000-report run (a count by retailer reads every document).
+    drawn = re.compile(rf"(\d+)/{RESUMED}")
+    progress, shown = "", 0
     try:
         deadline = time.monotonic() + 120
-        while await stored.count(tenants.resumer) < RESUMED // 3:
-            assert first.returncode is None, "the run finished before it could be interrupted"
+        while shown < RESUMED // 3:
             assert time.monotonic() < deadline, "no progress within 120 s"
-            await asyncio.sleep(0.1)
+            chunk = await asyncio.wait_for(first.stderr.read(4096), timeout=120)
+            assert chunk, "the run finished before it could be interrupted"
+            progress = (progress + plain(chunk.decode(errors="replace")))[-4096:]
+            shown = max([shown, *(int(n) for n in drawn.findall(progress))])
     finally:
         if first.returncode is None:
             with contextlib.suppress(ProcessLookupError):  # it may end on its own meanwhile
