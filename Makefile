@@ -64,7 +64,8 @@ BENCH_LOAD_RATE ?= 3
 BENCH_LOAD_SECONDS ?= 60
 BENCH_INTAKE_ARGS ?= --single-seconds 10 --batches 4 --paced-rate 50 --paced-seconds 10 --raw-reports 5000
 BENCH_ROUTING_ARGS ?= --rate 20 --seconds 15 --burst 300
-BENCH_EVIDENCE_ARGS ?= --size-mib 256 --repeat 1
+# --no-write: a quick 256 MiB run must not replace the recorded 1 GiB, median-of-5 figures.
+BENCH_EVIDENCE_ARGS ?= --size-mib 256 --repeat 1 --no-write
 BENCH_MATCHING_ARGS ?= --profiles 1000000 --queries 2000
 
 bench: stack-up
