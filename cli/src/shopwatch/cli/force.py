@@ -21,6 +21,7 @@ from shopwatch.cli.admin_forces import force_slug
 from shopwatch.cli.app import app
 from shopwatch.cli.kafka_options import acl_prefix, force_client_options, force_user_name, prefixed
 from shopwatch.cli.output import emit, fail, info
+from shopwatch.cli.seen_events import SeenEvents
 from shopwatch.schemas.enums import OutcomeKind, UpdateKind
 from shopwatch.schemas.events import CaseRouted, ForceUpdate
 from shopwatch.schemas.registry import (
@@ -101,6 +102,7 @@ async def _listen(
     consumer = AIOKafkaConsumer(topic, **options)
     await consumer.start()
     count, quiet_since = 0, time.monotonic()
+    seen = SeenEvents()
     try:
         while max_records is None or count < max_records:
             batches = await consumer.getmany(timeout_ms=500)
@@ -111,7 +113,7 @@ async def _listen(
                 continue
             quiet_since = time.monotonic()
             for record in records:
-                _show(record.value, out, table)
+                _show(record.value, out, table, seen)
                 count += 1
                 if max_records is not None and count >= max_records:
                     break
@@ -120,11 +122,14 @@ async def _listen(
     return count
 
 
-def _show(raw: bytes, out: Path | None, table: bool) -> None:
+def _show(raw: bytes, out: Path | None, table: bool, seen: SeenEvents) -> None:
     try:
         envelope = parse_event(raw)
     except EventDecodeError as exc:
         info(f"skipped a record that is not a Shopwatch event: {exc}")
+        return
+    if not seen.first_time(str(envelope.event_id)):
+        info(f"skipped a repeated delivery of event {envelope.event_id}")
         return
     payload = envelope.payload
     if out is not None and isinstance(payload, CaseRouted):
