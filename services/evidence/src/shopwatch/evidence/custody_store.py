@@ -138,7 +138,10 @@ class CustodyStore:
             head_seq = int((doc.get("custody_head") or {}).get("seq", 0))
             if tail is not None and tail.seq > head_seq and tail.entry_hash not in mine:
                 if self.clock() - tail.at < self.orphan_grace:
-                    await self.sleep(0.05)  # another writer is between its two writes
+                    # Another writer is between its two writes. Back off a little more
+                    # each time (up to ~12 s in all): under load FerretDB can hold that
+                    # writer for seconds, and a force's download should wait, not get a 409.
+                    await self.sleep(min(0.05 * (1 + _attempt), 0.25))
                     continue
                 log.warning(
                     "custody of %s: entries after seq %s were never applied; chaining after them",
