@@ -14,9 +14,7 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -34,7 +32,13 @@ from shopwatch.schemas.topics import force_topic, with_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # run as a script: `bench.common` from the repository root
-from bench.common import stack_env  # noqa: E402
+from bench.common import (  # noqa: E402
+    free_port,
+    stack_env,
+    start_service,
+    stop_service,
+    wait_ready,
+)
 from bench.common.kafka import FirstArrivals as Arrivals  # noqa: E402
 from bench.common.kafka import create_topic, raw_roundtrip  # noqa: E402
 
@@ -45,35 +49,6 @@ FORCES = {"durham": "DH1 3LE", "cleveland": "TS1 2AA", "northumbria": "NE1 4ST"}
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_service(name: str, env: dict[str, str], port: int, logs: Path) -> subprocess.Popen[bytes]:
-    log = (logs / f"bench-{name}.log").open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", f"shopwatch.{name}"],
-        env={**env, "SHOPWATCH_SERVICE_PORT": str(port), "SHOPWATCH_LOG_LEVEL": "WARNING"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
-async def wait_ready(url: str, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(url, timeout=2)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.5)
-    raise SystemExit(f"{url} not ready after {timeout_s}s")
 
 
 async def raw_baseline(bootstrap: str, prefix: str, rate: float, seconds: float) -> list[float]:
@@ -189,26 +164,32 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     logs.mkdir(parents=True, exist_ok=True)
     intake_db, routing_db = f"bench_intake_{prefix[5:-1]}", f"bench_routing_{prefix[5:-1]}"
     intake_port, routing_port = free_port(), free_port()
+    quiet = {"SHOPWATCH_LOG_LEVEL": "WARNING"}
+    intake_env = {
+        **env,
+        **quiet,
+        "SHOPWATCH_SERVICE_PORT": str(intake_port),
+        "SHOPWATCH_MONGO_DATABASE": intake_db,
+        "SHOPWATCH_RATE_LIMIT_PER_SECOND": "100000",
+        "SHOPWATCH_RATE_LIMIT_BURST": "100000",
+    }
+    routing_env = {
+        **env,
+        **quiet,
+        "SHOPWATCH_SERVICE_PORT": str(routing_port),
+        "SHOPWATCH_MONGO_DATABASE": routing_db,
+    }
+    intake_log, routing_log = logs / "bench-intake.log", logs / "bench-routing.log"
     processes = [
-        start_service(
-            "intake",
-            {
-                **env,
-                "SHOPWATCH_MONGO_DATABASE": intake_db,
-                "SHOPWATCH_RATE_LIMIT_PER_SECOND": "100000",
-                "SHOPWATCH_RATE_LIMIT_BURST": "100000",
-            },
-            intake_port,
-            logs,
-        ),
-        start_service(
-            "routing", {**env, "SHOPWATCH_MONGO_DATABASE": routing_db}, routing_port, logs
-        ),
+        start_service("shopwatch.intake", intake_env, intake_log),
+        start_service("shopwatch.routing", routing_env, routing_log),
     ]
     arrivals = Arrivals(bootstrap, [with_prefix(force_topic(f), prefix) for f in FORCES])
     try:
-        await wait_ready(f"http://127.0.0.1:{intake_port}/health/ready")
-        await wait_ready(f"http://127.0.0.1:{routing_port}/health/ready")
+        for port, process, log in zip(
+            (intake_port, routing_port), processes, (intake_log, routing_log), strict=True
+        ):
+            await asyncio.to_thread(wait_ready, f"http://127.0.0.1:{port}", process, log)
         tenant = await make_tenant(env["SHOPWATCH_MONGO_URL"], intake_db)
         await arrivals.start()
         print(f"baseline: raw produce -> consume at {args.rate}/s for {args.seconds}s ...")
@@ -230,12 +211,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await arrivals.stop()
         for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop_service(process)
     return {
         "rate": args.rate,
         "seconds": args.seconds,
