@@ -4,7 +4,7 @@ Each intake phase runs `python -m shopwatch.intake` as its own process, on a dat
 topic prefix of its own (so a phase never pays for the previous phase's documents or
 outbox backlog), and measures:
 
-(a) single: `POST /v1/reports` from N concurrent clients (httpx), closed loop, for S
+(a) single: `POST /v1/reports` from N concurrent clients (keep-alive), closed loop, for S
     seconds: accepted reports/s, p50/p99 latency;
 (b) batch: `POST /v1/reports/batch` with 500-report batches from a few clients:
     accepted reports/s;
@@ -21,7 +21,7 @@ had put on Kafka by the end of a short grace period, and at what rate: accepting
 
     uv run python -m bench.intake.bench_intake
     uv run python -m bench.intake.bench_intake --single-seconds 10 --paced-seconds 10
-    uv run --with pyinstrument python -m bench.intake.bench_intake --profile bench/out
+    uv run python -m bench.intake.bench_intake --profile bench/out   # py-spy, one file per phase
 
 Prints a table and replaces the "latest run" section of bench/intake/RESULTS-intake.md
 (`--no-write` to skip).
@@ -43,7 +43,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from pymongo import AsyncMongoClient
@@ -63,6 +62,7 @@ from bench.common import (
     update_section,
     wait_ready,
 )
+from bench.common.http_client import Answer, HttpClientError, LeanClient
 from shopwatch.intake.adapters.mongo_tenants import MongoTenants
 from shopwatch.intake.admin import IntakeAdmin
 from shopwatch.runtime.codec import encode_envelope
@@ -253,10 +253,12 @@ class IntakeRunner:
             "SHOPWATCH_LOG_LEVEL": "WARNING",
         }
         log = self.logs / f"bench-intake-{name}.log"
-        if self.profile is None:
-            process = start_service("shopwatch.intake", env, log)
-        else:
-            process = _start_profiled(env, log, self.profile / f"intake-profile-{name}.txt")
+        process = start_service("shopwatch.intake", env, log)
+        sampler = (
+            None
+            if self.profile is None
+            else _sample_stacks(process.pid, self.profile / f"intake-profile-{name}.txt")
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             await asyncio.to_thread(wait_ready, url, process, log)
@@ -266,6 +268,8 @@ class IntakeRunner:
             return phase
         finally:
             await asyncio.to_thread(stop_service, process)
+            if sampler is not None:  # py-spy writes its file when the process is gone
+                await asyncio.to_thread(sampler.wait, 60)
             # FerretDB idle again before the next phase, and safe to drop later.
             await asyncio.to_thread(
                 settle_database, self.env["SHOPWATCH_MONGO_URL"], database, "reports"
@@ -280,25 +284,28 @@ class IntakeRunner:
             await client.close()
 
 
-def _start_profiled(env: dict[str, str], log: Path, out: Path) -> subprocess.Popen[bytes]:
-    # pyinstrument runs the module and writes its report when uvicorn exits on SIGTERM.
-    with log.open("wb") as sink:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pyinstrument",
-                "-r",
-                "text",
-                "-o",
-                str(out),
-                "-m",
-                "shopwatch.intake",
-            ],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+def _sample_stacks(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    # py-spy samples from outside, so the service runs unchanged (an in-process profiler
+    # never wrote its report: uvicorn re-raises SIGTERM after its shutdown). `raw` is the
+    # collapsed-stack text any flame-graph tool reads; one line per stack with its count.
+    py_spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen(
+        [
+            str(py_spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def register_tenant(mongo_url: str, database: str) -> tuple[str, str]:
@@ -323,22 +330,21 @@ async def register_tenant(mongo_url: str, database: str) -> tuple[str, str]:
 # --- the phases ------------------------------------------------------------------------
 
 
-def _client(intake: Intake, connections: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=intake.url,
-        headers={"Authorization": f"Bearer {intake.api_key}", "Content-Type": "application/json"},
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-        timeout=120.0,
+def _client(intake: Intake, connections: int) -> LeanClient:
+    # Not httpx: its CPU per request came out of the two cores intake runs on (see
+    # bench/common/http_client.py).
+    return LeanClient(
+        intake.url,
+        {"Authorization": f"Bearer {intake.api_key}", "Content-Type": "application/json"},
+        connections,
     )
 
 
-async def _post(
-    phase: Phase, http: httpx.AsyncClient, path: str, body: bytes
-) -> httpx.Response | None:
+async def _post(phase: Phase, http: LeanClient, path: str, body: bytes) -> Answer | None:
     """The answer, or None (counted as an error) when the connection failed."""
     try:
         return await http.post(path, content=body)
-    except httpx.TransportError as exc:
+    except HttpClientError as exc:
         phase.error(type(exc).__name__)
         return None
 
@@ -570,7 +576,7 @@ def main() -> None:
     parser.add_argument(
         "--grace-seconds", type=float, default=10, help="wait for the relay after a phase"
     )
-    parser.add_argument("--profile", type=Path, help="run intake under pyinstrument, reports here")
+    parser.add_argument("--profile", type=Path, help="sample intake with py-spy, stacks here")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS-intake.md")
     args = parser.parse_args()
     command = "uv run python -m bench.intake.bench_intake " + shlex.join(sys.argv[1:])

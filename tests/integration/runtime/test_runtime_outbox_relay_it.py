@@ -41,6 +41,8 @@ from shopwatch.schemas.envelope import Envelope
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 Doc = dict[str, Any]
+# A poll interval no test outlives: only a notify can explain a delivery.
+POLL_NEVER_S = 600.0
 
 
 class Ping(BaseModel):
@@ -274,7 +276,7 @@ async def test_notify_latency_and_metrics(
     await reader.start()
     reader.assign([TopicPartition(topic, 0)])
     await reader.seek_to_end()
-    relay = OutboxRelay([coll], producer, poll_interval_s=5.0)
+    relay = OutboxRelay([coll], producer, poll_interval_s=POLL_NEVER_S)
     await relay.start()
     latencies: list[float] = []
     try:
@@ -290,8 +292,9 @@ async def test_notify_latency_and_metrics(
         p50 = statistics.median(latencies)
         p99 = latencies[int(len(latencies) * 0.99) - 1]
         print(f"outbox write->kafka latency p50={p50 * 1000:.1f}ms p99={p99 * 1000:.1f}ms")
-        # Generous bound (shared CI machines); the figure itself is printed above.
-        assert p99 < 0.25, f"p99 {p99 * 1000:.1f} ms: is the notify being ignored?"
+        # Not a speed target (bench/ measures those): a bound far below the poll interval,
+        # so it fails only if the notify is ignored, not when a CI machine is slow.
+        assert p99 < 3.0, f"p99 {p99 * 1000:.1f} ms: is the notify being ignored?"
 
         await relay.run_once()  # a sweep (gauges) and a publish, serialised with the loop
         labels = {"collection": coll.name}
@@ -474,5 +477,59 @@ async def test_restarted_relay_sweeps_and_nudge_sweeps(
             str(first.envelope.event_id),
             str(second.envelope.event_id),
         ]
+    finally:
+        await relay.stop()
+
+
+async def test_inserted_document_is_sent_as_written_and_cleared(
+    settings: RuntimeSettings,
+    database: AsyncDatabase[Doc],
+    producer: ManagedProducer,
+    topics: Any,
+    read_topic: Any,
+    eventually: Any,
+) -> None:
+    """A hint carrying the inserted document is sent without reading it back, and the
+    entries as written (created_at with microseconds, which BSON keeps to the
+    millisecond) still match the stored ones, so the removal works and nothing is sent
+    twice. A document hinted twice is read: a later write may have added entries."""
+    topic = settings.topic("pings.v1")
+    await topics(topic)
+    coll = collection_for(database)
+    handed: list[Doc] = []
+
+    async def note(_collection: str, docs: Sequence[Doc]) -> None:
+        handed.extend(docs)
+
+    relay = OutboxRelay([coll], producer, poll_interval_s=30, hooks=RelayHooks(note))
+    await relay.start()
+    await asyncio.sleep(0.5)  # the start-up sweep (of an empty collection) is over
+    try:
+        first = msg(topic, "W-1", 1)
+        inserted = {"_id": "W-1", "status": "new", **outbox_fields([first])}
+        await coll.insert_one(inserted)
+        relay.notify(coll, "W-1", inserted)
+        [record] = await read_topic(topic, expect=1, settle_s=0.5)
+        assert json.loads(record.value)["event_id"] == str(first.envelope.event_id)
+        assert handed and handed[0] is inserted, "sent from the hint, not read back"
+
+        async def nothing_pending() -> bool:
+            return await pending_count(coll) == 0
+
+        await eventually(nothing_pending, what="the entries as written were removed")
+
+        # Hinted twice before the relay ran: the second write's entry is read and sent.
+        second, third = msg(topic, "W-2", 2), msg(topic, "W-2", 3)
+        inserted2 = {"_id": "W-2", **outbox_fields([second])}
+        await coll.insert_one(inserted2)
+        await coll.update_one({"_id": "W-2"}, outbox_push([third]))
+        async with relay._cycle_lock:  # both hints land before the relay's next cycle
+            relay.notify(coll, "W-2")
+            relay.notify(coll, "W-2", inserted2)
+        records = await read_topic(topic, expect=3, settle_s=1.0)
+        assert Counter(json.loads(r.value)["event_id"] for r in records) == Counter(
+            str(m.envelope.event_id) for m in (first, second, third)
+        )
+        await eventually(nothing_pending, what="both entries of W-2 removed")
     finally:
         await relay.stop()

@@ -8,7 +8,7 @@ Two ways a document comes to the relay's attention:
   after the write, a publish failed) and feeds the ids back as hints.
 
 Publishing a hinted document:
-1. read it by `_id`;
+1. read it by `_id` (unless the hint came with the document as just inserted);
 2. send its entries with the idempotent producer, in array order, and await delivery;
 3. remove exactly the delivered entries: `$pullAll` by `_id`, in the background (the
    next documents are read and sent meanwhile; this one is not read again before).
@@ -100,8 +100,11 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._batch_size = batch_size
         self._hooks = hooks or RelayHooks()
-        # Insertion-ordered sets of document ids per collection, oldest hint first.
-        self._hints: dict[str, dict[Any, None]] = {name: {} for name in self._collections}
+        # Insertion-ordered document ids per collection, oldest hint first, each with the
+        # document as its writer inserted it (then it need not be read back) or None.
+        self._hints: dict[str, dict[Any, Document | None]] = {
+            name: {} for name in self._collections
+        }
         # Documents whose delivered entries are being removed. They are not read again
         # until that is done, or their entries would be read (and sent) a second time;
         # other documents do not wait for it, which keeps one slow update out of the
@@ -151,15 +154,26 @@ class OutboxRelay:
     def task(self) -> asyncio.Task[None] | None:
         return self._task
 
-    def notify(self, collection: AsyncCollection[Document] | str, doc_id: Any) -> None:
+    def notify(
+        self,
+        collection: AsyncCollection[Document] | str,
+        doc_id: Any,
+        inserted: Document | None = None,
+    ) -> None:
         """Publish this document's pending entries now: call right after the write.
 
-        Cheap and safe from any coroutine; hints for the same document coalesce.
+        `inserted`: the document exactly as just inserted, when the write was an insert;
+        its entries are then sent without reading it back (a round trip saved per
+        document; on FerretDB the read costs as much as the insert). Only an insert's
+        caller knows the whole stored document: after an update, pass nothing. If the
+        document was already hinted, it is read anyway, since a later write may have
+        added entries. Cheap and safe from any coroutine; hints for one document coalesce.
         """
         name = collection if isinstance(collection, str) else collection.name
         if name not in self._hints:
             raise KeyError(f"the relay does not watch collection {name!r}")
-        self._hints[name][doc_id] = None
+        hints = self._hints[name]
+        hints[doc_id] = None if inserted is None or doc_id in hints else inserted
         self._wake.set()
 
     def nudge(self) -> None:
@@ -274,16 +288,22 @@ class OutboxRelay:
             for name, collection in self._collections.items():
                 hints, clearing = self._hints[name], self._clearing[name]
                 ids = [i for i in hints if i not in clearing][: self._batch_size]
-                for doc_id in ids:
-                    del hints[doc_id]
+                taken = {doc_id: hints.pop(doc_id) for doc_id in ids}
                 more = more or any(i not in clearing for i in hints)
-                if ids:
-                    await self._publish(collection, ids)
+                if taken:
+                    await self._publish(collection, taken)
         return more
 
-    async def _publish(self, collection: AsyncCollection[Document], ids: list[Any]) -> None:
+    async def _publish(
+        self, collection: AsyncCollection[Document], taken: dict[Any, Document | None]
+    ) -> None:
+        ids = list(taken)
         try:
-            docs = await self._read(collection, ids)
+            read = await self._read(collection, [i for i, d in taken.items() if d is None])
+            by_id = {d["_id"]: d for d in read}
+            # In hint order, as before: the order the writers announced them.
+            found = (taken[i] if taken[i] is not None else by_id.get(i) for i in ids)
+            docs = [d for d in found if d is not None and d.get(OUTBOX_FIELD)]
         except BaseException:
             self._rehint(collection.name, ids)
             raise

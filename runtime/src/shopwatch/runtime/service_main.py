@@ -136,11 +136,14 @@ class Service(Generic[SettingsT]):
         if self.relay is not None:
             self.relay.nudge()
 
-    def notify_outbox(self, collection: AsyncCollection[Document], doc_id: Any) -> None:
+    def notify_outbox(
+        self, collection: AsyncCollection[Document], doc_id: Any, inserted: Document | None = None
+    ) -> None:
         """Call right after a write that pushed outbox entries into document `doc_id`:
-        the relay publishes them at once (see `outbox.py`)."""
+        the relay publishes them at once (see `outbox.py`). After an insert, pass the
+        document as `inserted` and the relay does not read it back."""
         if self.relay is not None:
-            self.relay.notify(collection, doc_id)
+            self.relay.notify(collection, doc_id, inserted)
         # Before start (or without relay) there is nothing to wake: the relay's first
         # sweep at start finds every pending entry.
 

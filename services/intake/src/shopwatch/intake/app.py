@@ -23,6 +23,7 @@ from shopwatch.intake.pagination import InvalidCursor
 from shopwatch.intake.rate_limit import RateLimiter
 from shopwatch.intake.report_metrics import ReportSubmissionMetrics
 from shopwatch.intake.service import IdempotencyConflict, IntakeService, NotFound
+from shopwatch.intake.ttl_cache import TtlCache
 from shopwatch.runtime.service_main import Service
 from shopwatch.schemas.topics import CASES_STATUS_CHANGED
 
@@ -37,7 +38,9 @@ def wire(service: Service[IntakeSettings]) -> None:
         tenants=tenants,
         reports=reports,
         topic=settings.topic,
-        announce=lambda report_id: service.notify_outbox(reports.collection, report_id),
+        announce=lambda report_id, doc: service.notify_outbox(reports.collection, report_id, doc),
+        keys_seen=TtlCache(settings.tenant_cache_s),
+        stores_seen=TtlCache(settings.tenant_cache_s),
     )
     service.on_startup(tenants.ensure_indexes)
     service.on_startup(reports.ensure_indexes)

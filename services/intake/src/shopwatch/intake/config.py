@@ -18,3 +18,6 @@ class IntakeSettings(RuntimeSettings):
     # Reports per second per API key (a batch costs one token per report it carries).
     rate_limit_per_second: float = Field(default=200.0, gt=0)
     rate_limit_burst: int = Field(default=1_000, ge=1)
+    # API keys and stores are remembered this long: a revoked key stops working, and a
+    # store's changed details are used, within it. 0 reads them on every request.
+    tenant_cache_s: float = Field(default=1.0, ge=0, le=60)

@@ -41,7 +41,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def service_of(request: Request) -> IntakeService:
+async def service_of(request: Request) -> IntakeService:
+    # async: FastAPI runs a plain `def` dependency on a worker thread, a hop per request.
     svc: IntakeService = request.app.state.intake
     return svc
 

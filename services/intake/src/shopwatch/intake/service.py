@@ -16,7 +16,8 @@ from shopwatch.intake.adapters.mongo_reports import DuplicateReport, MongoReport
 from shopwatch.intake.adapters.mongo_tenants import MongoTenants
 from shopwatch.intake.pagination import Cursor, encode_cursor
 from shopwatch.intake.references import day_key, format_reference
-from shopwatch.intake.tenancy import Store, new_id, report_id_for_key
+from shopwatch.intake.tenancy import ApiKeyRecord, Store, new_id, report_id_for_key
+from shopwatch.intake.ttl_cache import TtlCache
 from shopwatch.runtime.outbox import OutboxMessage, outbox_fields
 from shopwatch.schemas.envelope import Envelope
 from shopwatch.schemas.events import CaseStatusChanged, ReportSubmitted
@@ -78,24 +79,40 @@ class IntakeService:
     tenants: MongoTenants
     reports: MongoReports
     topic: Callable[[str], str]
-    # Tells the outbox relay which document to publish from, right after the write.
-    announce: Callable[[str], None]
+    # Tells the outbox relay which document to publish from, right after the write; the
+    # document is passed as written, so the relay need not read it back.
+    announce: Callable[[str, Document], None]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Keys and stores are read on every request and change rarely: remembered briefly.
+    keys_seen: TtlCache[str, ApiKeyRecord] = field(default_factory=lambda: TtlCache(1.0))
+    stores_seen: TtlCache[str, Store] = field(default_factory=lambda: TtlCache(1.0))
 
     async def authenticate(self, presented: str) -> Caller:
         try:
             key = api_keys.parse_key(presented)
         except api_keys.MalformedApiKey as exc:
             raise NotAuthenticated from exc
-        record = await self.tenants.get_key(key.key_id)
+        record = self.keys_seen.get(key.key_id)
+        if record is None:
+            record = await self.tenants.get_key(key.key_id)
+            if record is not None:
+                self.keys_seen.put(key.key_id, record)
         if record is None or not record.active:
             raise NotAuthenticated
         if not api_keys.secret_matches(key, record.secret_hash):
             raise NotAuthenticated
         return Caller(retailer_id=record.retailer_id, key_id=record.key_id)
 
+    async def _store(self, store_id: str) -> Store | None:
+        store = self.stores_seen.get(store_id)
+        if store is None:
+            store = await self.tenants.get_store(store_id)
+            if store is not None:
+                self.stores_seen.put(store_id, store)
+        return store
+
     async def _own_store(self, caller: Caller, store_id: str) -> Store:
-        store = await self.tenants.get_store(store_id)
+        store = await self._store(store_id)
         if store is None or store.retailer_id != caller.retailer_id:
             raise NotFound(f"store {store_id} not found")
         return store
@@ -117,7 +134,7 @@ class IntakeService:
             previous = await self._replay(caller, idempotency_key, fingerprint)
             assert previous is not None
             return previous
-        self.announce(doc["_id"])
+        self.announce(doc["_id"], doc)
         return Accepted(report_id=doc["_id"], reference=doc["reference"], status=doc["status"])
 
     async def submit_batch(self, caller: Caller, items: Sequence[BatchItem]) -> list[BatchOutcome]:
@@ -132,7 +149,7 @@ class IntakeService:
             # `submit`).
             store_id = item.report.store_id
             if store_id not in stores:
-                found = await self.tenants.get_store(store_id)
+                found = await self._store(store_id)
                 owned = found is not None and found.retailer_id == caller.retailer_id
                 stores[store_id] = found if owned else None
             store = stores[store_id]
@@ -157,7 +174,7 @@ class IntakeService:
                     assert previous is not None
                     outcomes[index] = _replay_outcome(index, previous, item.fingerprint)
                 else:
-                    self.announce(doc["_id"])
+                    self.announce(doc["_id"], doc)
                     outcomes[index] = BatchOutcome(
                         index, "accepted", report_id=doc["_id"], reference=doc["reference"]
                     )
