@@ -30,6 +30,7 @@ from shopwatch.runtime.kafka_security import (
     revoke_force_access,
     upsert_scram_user,
 )
+from shopwatch.runtime.metrics import REGISTRY
 from shopwatch.runtime.service_main import Service
 from shopwatch.schemas.enums import UpdateKind
 from shopwatch.schemas.events import ForceUpdate, LinkedCaseRef, ProlificOffenderFlagged
@@ -156,6 +157,53 @@ async def test_reports_land_on_the_right_force_topics_exactly_once(
             next(r.value for r in records if json.loads(r.value)["payload"]["case_id"] == report_id)
         )
         assert package["payload"]["force"] == force and package["payload"]["sequence"] == 1
+
+
+async def test_a_report_delivered_twice_is_one_case(
+    services: Any,
+    client: httpx.AsyncClient,
+    chain: dict[str, Any],
+    stack_env: Any,
+    read_topic: Callable[..., Awaitable[list[Any]]],
+    eventually: Callable[..., Awaitable[None]],
+) -> None:
+    """Routing keeps no processed-events record: the event id applied to the case, in
+    the same write, is what makes a second delivery (a relay resend, a redelivery after
+    a crash) change nothing. The very same record is put on the topic again here."""
+    intake, routing = services
+    report_id = await submit(client, chain, "durham")
+    force_records = await read_topic(
+        routing.settings.topic(force_topic("durham")), until=lambda rs: report_id in case_ids(rs)
+    )
+    assert case_ids(force_records).count(report_id) == 1
+    reports_topic = intake.settings.topic(REPORTS_SUBMITTED)
+    [consumer] = [c for c in routing.consumers if c.topic == reports_topic]
+    handled = {"topic": reports_topic, "group": consumer.group}
+    handled_before = REGISTRY.get_sample_value("shopwatch_events_processed_total", handled) or 0
+    submitted = await read_topic(reports_topic, until=lambda rs: report_id in _report_ids(rs))
+    original = next(r for r in submitted if report_id in _report_ids([r]))
+    producer = AIOKafkaProducer(bootstrap_servers=stack_env.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            reports_topic, original.value, key=original.key, headers=list(original.headers)
+        )
+    finally:
+        await producer.stop()
+
+    async def second_delivery_handled() -> bool:
+        count = REGISTRY.get_sample_value("shopwatch_events_processed_total", handled) or 0
+        return count >= handled_before + 1
+
+    await eventually(second_delivery_handled, what="routing handled the second delivery")
+    force_records = await read_topic(
+        routing.settings.topic(force_topic("durham")), until=lambda rs: report_id in case_ids(rs)
+    )
+    assert case_ids(force_records).count(report_id) == 1, "a second delivery made a second case"
+
+
+def _report_ids(records: list[Any]) -> list[str]:
+    return [json.loads(r.value)["payload"]["report_id"] for r in records]
 
 
 async def test_force_update_reaches_the_retailers_timeline(

@@ -78,3 +78,20 @@ class MongoProcessedEvents:
         cutoff = datetime.now(UTC) - older_than
         result = await self.collection.delete_many({"processed_at": {"$lt": cutoff}})
         return result.deleted_count
+
+
+class RecordedByHandler:
+    """For handlers that record the event id themselves, in the same single-document
+    write as the event's effect (routing keeps `applied_events` in each case): that
+    record is the stronger one (effect and record cannot part), so a second, separate
+    record would only cost two database round trips per event. Nothing is stored here;
+    the handler answers a redelivery by finding its own record and doing nothing.
+    """
+
+    async def seen(self, group: str, event_id: str) -> bool:
+        return False
+
+    async def record(
+        self, group: str, event_id: str, *, topic: str, partition: int, offset: int
+    ) -> bool:
+        return True

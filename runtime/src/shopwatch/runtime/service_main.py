@@ -36,7 +36,7 @@ from shopwatch.runtime.health import Health, Probe
 from shopwatch.runtime.kafka_clients import ManagedProducer, idempotent_producer
 from shopwatch.runtime.logging import configure_logging
 from shopwatch.runtime.ops_app import create_ops_app, kafka_probe, mongo_probe
-from shopwatch.runtime.processed import PROCESSED_EVENTS, MongoProcessedEvents
+from shopwatch.runtime.processed import PROCESSED_EVENTS, MongoProcessedEvents, RecordedByHandler
 from shopwatch.runtime.relay import OutboxRelay
 from shopwatch.runtime.settings import RuntimeSettings
 from shopwatch.runtime.subscription import BrokerDeadLetterPublisher, subscribe
@@ -88,6 +88,7 @@ class Service(Generic[SettingsT]):
         group: str | None = None,
         transient: tuple[type[BaseException], ...] = (),
         policy: ConsumerPolicy | None = None,
+        handler_records_events: bool = False,
         **subscriber_options: Any,
     ) -> IdempotentConsumer[EventT, DepsT]:
         """Run `handler(event, deps)` for each event on the (unprefixed) `topic`.
@@ -97,6 +98,9 @@ class Service(Generic[SettingsT]):
         dead-letter limit default to the settings (`consumer_*`, `dlq_*`); `transient`
         adds exception types worth retrying (e.g. an SMTP 4xx); other keyword arguments
         go to FastStream's `broker.subscriber` (e.g. `max_poll_records`).
+        `handler_records_events`: the handler stores each event id with its effect in one
+        write and skips ids it finds there, so `processed_events` is not used (see
+        `processed.RecordedByHandler`).
         """
         physical = self.settings.topic(topic)
         if is_known_topic(topic):
@@ -110,7 +114,7 @@ class Service(Generic[SettingsT]):
             handler=handler,
             deps=deps,
             parse=parse,
-            processed=self.processed,
+            processed=RecordedByHandler() if handler_records_events else self.processed,
             dead_letters=self.dead_letters,
             policy=policy or ConsumerPolicy.from_settings(self.settings),
             health=self.health,

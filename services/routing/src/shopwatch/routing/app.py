@@ -38,18 +38,28 @@ def wire(service: Service[RoutingSettings]) -> None:
     routing = RoutingService(
         cases=cases,
         topic=settings.topic,
-        announce=lambda case_id: service.notify_outbox(cases.collection, case_id),
+        announce=lambda case_id, inserted: service.notify_outbox(
+            cases.collection, case_id, inserted
+        ),
         report_unroutable=_unroutable_reporter(service.broker, settings.topic(REPORTS_SUBMITTED)),
     )
     service.on_startup(cases.ensure_indexes)
     service.outbox(cases.collection)
-    service.consume(REPORTS_SUBMITTED, on_report_submitted, routing)
-    service.consume(EVIDENCE_STORED, on_evidence_stored, routing)
-    service.consume(MATCHING_COMPLETED, on_matching_completed, routing)
-    service.consume(OFFENDERS_PROLIFIC_FLAGGED, on_prolific_flagged, routing)
+    # Every handler applies an event to a case with its id in the same write (the case's
+    # `applied_events`) and skips ids found there, so the runtime's separate
+    # processed-events record (two more round trips per event) is not needed.
+    service.consume(REPORTS_SUBMITTED, on_report_submitted, routing, handler_records_events=True)
+    service.consume(EVIDENCE_STORED, on_evidence_stored, routing, handler_records_events=True)
+    service.consume(MATCHING_COMPLETED, on_matching_completed, routing, handler_records_events=True)
+    service.consume(
+        OFFENDERS_PROLIFIC_FLAGGED, on_prolific_flagged, routing, handler_records_events=True
+    )
     for slug in FORCE_SLUGS:
         service.consume(
-            force_topic(slug, ForceTopicKind.UPDATES), on_force_update, ForceTopic(routing, slug)
+            force_topic(slug, ForceTopicKind.UPDATES),
+            on_force_update,
+            ForceTopic(routing, slug),
+            handler_records_events=True,
         )
 
 

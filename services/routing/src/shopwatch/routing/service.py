@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shopwatch.routing import metrics
-from shopwatch.routing.adapters.mongo_cases import ConcurrentUpdate, MongoCases
+from shopwatch.routing.adapters.mongo_cases import ConcurrentUpdate, Document, MongoCases
 from shopwatch.routing.case import (
     CaseState,
     Decision,
@@ -51,7 +51,8 @@ class RoutingService:
     cases: MongoCases
     topic: Callable[[str], str]
     # Tells the outbox relay which case document to publish from, right after the write.
-    announce: Callable[[str], None]
+    # Wakes the outbox relay for a written case; a new case's document goes with it.
+    announce: Callable[[str, Document | None], None]
     # Publishes an operator-visible copy of an unroutable report to the DLQ.
     report_unroutable: Callable[[Envelope[ReportSubmitted], str], Awaitable[None]]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -92,7 +93,7 @@ class RoutingService:
         if await self.cases.forward(
             forward_id, [self._message(flagged.profile_id, topic, flagged)]
         ):
-            self.announce(forward_id)
+            self.announce(forward_id, None)
         own = [ref.case_id for ref in flagged.linked_cases if ref.force == flagged.force]
         for case_id in await self.cases.cases_of_force(flagged.force, own):
             await self._apply(case_id, event, lambda s: mark_prolific(s, flagged, self.clock()))
@@ -125,14 +126,14 @@ class RoutingService:
                 raise UpdateRefused(decision.refusal)
             messages = [self._message(case_id, a.topic, a.event) for a in decision.announcements]
             try:
-                await self.cases.save(loaded, decision.state, event_id, messages)
+                inserted = await self.cases.save(loaded, decision.state, event_id, messages)
             except ConcurrentUpdate:
                 continue
             for announcement in decision.announcements:
                 if isinstance(announcement.event, CaseRouted):
                     metrics.CASE_PACKAGES.labels(announcement.event.force).inc()
             if messages:
-                self.announce(case_id)
+                self.announce(case_id, inserted)
             return decision
         raise TransientError(f"case {case_id}: too many concurrent updates")
 

@@ -52,7 +52,9 @@ class MongoCases:
         state: CaseState,
         event_id: str,
         messages: list[OutboxMessage],
-    ) -> None:
+    ) -> Document | None:
+        """Write the case; for a new case, return the document as inserted (the outbox
+        relay then need not read it back)."""
         applied = [*(loaded.applied_events if loaded else ()), event_id][-APPLIED_EVENTS_KEPT:]
         fields = {
             "case": state.model_dump(mode="json"),
@@ -68,7 +70,7 @@ class MongoCases:
                 await self.collection.insert_one(doc)
             except DuplicateKeyError as exc:
                 raise ConcurrentUpdate(state.case_id) from exc
-            return
+            return doc
         update: dict[str, Any] = {"$set": {**fields, "version": loaded.version + 1}}
         if messages:
             update = merge_updates(update, outbox_push(messages))
@@ -77,6 +79,7 @@ class MongoCases:
         )
         if result.matched_count == 0:
             raise ConcurrentUpdate(state.case_id)
+        return None
 
     async def forward(self, doc_id: str, messages: list[OutboxMessage]) -> bool:
         """Record events to pass on, once: False if this forward was recorded before.
