@@ -54,6 +54,7 @@ from shopwatch.schemas.examples import example_report
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from bench.common.kafka import delete_topics_with_prefix  # noqa: E402
 from tests import media_fixtures as mf  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS-evidence.md")
@@ -305,6 +306,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await mongo.drop_database(intake_db)
             await mongo.drop_database(evidence_db)
         await mongo.close()
+        # Each run's topics are its own; left behind, runs add up to thousands of
+        # partitions and the local broker runs out of heap.
+        with suppress(Exception):
+            await delete_topics_with_prefix(env["SHOPWATCH_KAFKA_BOOTSTRAP"], prefix)
         with suppress(S3Error):
             for found in s3.list_objects(bucket, recursive=True):
                 with suppress(S3Error):

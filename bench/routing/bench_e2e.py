@@ -40,7 +40,7 @@ from bench.common import (  # noqa: E402
     wait_ready,
 )
 from bench.common.kafka import FirstArrivals as Arrivals  # noqa: E402
-from bench.common.kafka import create_topic, raw_roundtrip  # noqa: E402
+from bench.common.kafka import create_topic, delete_topics_with_prefix, raw_roundtrip  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS-routing.md")
 FORCES = {"durham": "DH1 3LE", "cleveland": "TS1 2AA", "northumbria": "NE1 4ST"}
@@ -212,6 +212,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         await arrivals.stop()
         for process in processes:
             stop_service(process)
+        # Left behind, every run's ~380 partitions add up until the broker's heap is gone.
+        await delete_topics_with_prefix(bootstrap, prefix)
     return {
         "rate": args.rate,
         "seconds": args.seconds,
