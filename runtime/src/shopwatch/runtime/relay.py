@@ -4,7 +4,7 @@ Two ways a document comes to the relay's attention:
 - a hint: right after its write, the service calls `relay.notify(collection, doc_id)`;
   this is the fast path (a case must reach its force within milliseconds);
 - the sweep: a query for documents with pending entries, at start, every
-  `poll_interval_s` and on `nudge()`; it finds what hints missed (the process died
+  `sweep_interval_s` and on `nudge()`; it finds what hints missed (the process died
   after the write, a publish failed) and feeds the ids back as hints.
 
 Publishing a hinted document:
@@ -90,6 +90,7 @@ class OutboxRelay:
         producer: RecordSender,
         *,
         poll_interval_s: float = 1.0,
+        sweep_interval_s: float | None = None,
         batch_size: int = 100,
         hooks: RelayHooks | None = None,
     ) -> None:
@@ -98,6 +99,11 @@ class OutboxRelay:
         self._collections = {c.name: c for c in collections}
         self._producer = producer
         self._poll_interval_s = poll_interval_s
+        # Hints carry the normal flow; the sweep only finds what they missed (a writer
+        # that died before its hint, another instance's writes). On FerretDB it scans the
+        # whole collection, which stalled the hinted path: at 20 reports/s a sweep every
+        # second doubled routing's p99 (96 ms against 46 ms without), so it runs less often.
+        self._sweep_interval_s = poll_interval_s if sweep_interval_s is None else sweep_interval_s
         self._batch_size = batch_size
         self._hooks = hooks or RelayHooks()
         # Insertion-ordered document ids per collection, oldest hint first, each with the
@@ -234,7 +240,7 @@ class OutboxRelay:
             took = time.monotonic() - started
             # A sweep that took 2 s waits 18 s for the next one: bounded load on FerretDB.
             self._next_sweep = time.monotonic() + max(
-                self._poll_interval_s, took / SWEEP_MAX_SHARE - took
+                self._sweep_interval_s, took / SWEEP_MAX_SHARE - took
             )
             self._wake.set()
 

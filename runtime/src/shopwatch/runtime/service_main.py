@@ -174,6 +174,7 @@ class Service(Generic[SettingsT]):
                 self._outbox_collections,
                 self._producer,
                 poll_interval_s=self.settings.outbox_poll_interval_s,
+                sweep_interval_s=self.settings.outbox_sweep_interval_s,
                 batch_size=self.settings.outbox_batch_size,
             )
             await self.relay.start()
