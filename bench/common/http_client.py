@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,9 +33,15 @@ class Answer:
         return json.loads(self.content)
 
 
+# uvicorn closes a keep-alive connection idle for 5 s; one idle longer than this is
+# dropped rather than reused, or a request could be written into a closing socket.
+IDLE_REUSE_S = 3.0
+
+
 class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.idle_since = time.monotonic()
 
     async def exchange(self, request: bytes) -> tuple[Answer, bool]:
         """Send one request, read its answer; also whether the connection stays open."""
@@ -89,7 +96,13 @@ class LeanClient:
 
     async def _send(self, request: bytes) -> Answer:
         async with self._slots:
-            connection = self._idle.pop() if self._idle else None
+            connection = None
+            while self._idle and connection is None:
+                candidate = self._idle.pop()
+                if time.monotonic() - candidate.idle_since < IDLE_REUSE_S:
+                    connection = candidate
+                else:
+                    await candidate.close()
             if connection is None:
                 try:
                     reader, writer = await asyncio.open_connection(self._host, self._port)
@@ -105,6 +118,7 @@ class LeanClient:
                 await connection.close()
                 raise
             if keep_alive:
+                connection.idle_since = time.monotonic()
                 self._idle.append(connection)
             else:
                 await connection.close()

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bench.common import http_client
 from bench.common.http_client import HttpClientError, LeanClient
 
 
@@ -98,3 +99,15 @@ async def test_nobody_listening_is_a_client_error() -> None:
 def test_only_plain_http_urls() -> None:
     with pytest.raises(ValueError, match="plain http"):
         LeanClient("https://127.0.0.1:1", {}, 1)
+
+
+async def test_a_connection_idle_too_long_is_not_reused(
+    server: tuple[Scripted, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripted, url = server
+    scripted.answers += [answer(200, b"a"), answer(200, b"b")]
+    async with LeanClient(url, {}, 1) as client:
+        assert (await client.get("/")).content == b"a"
+        monkeypatch.setattr(http_client, "IDLE_REUSE_S", 0.0)
+        assert (await client.get("/")).content == b"b"
+    assert scripted.connections == 2, "the idle connection was replaced, not reused"
