@@ -93,7 +93,16 @@ class Fleet:
         ]
 
     async def processed(self, name: str, group: str, event_id: uuid.UUID) -> bool:
-        return await self.services[name].processed.seen(group, str(event_id))
+        service = self.services[name]
+        if name == "routing":
+            # Routing records the ids it applied in the cases themselves (applied_events),
+            # and a prolific flag's forward under its own id, not in processed_events.
+            found = await service.db["cases"].find_one(
+                {"$or": [{"applied_events": str(event_id)}, {"_id": f"prolific:{event_id}"}]},
+                {"_id": 1},
+            )
+            return found is not None
+        return await service.processed.seen(group, str(event_id))
 
 
 def good_event(model: type[Event], force: str, case_id: str) -> Event:

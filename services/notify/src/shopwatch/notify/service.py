@@ -18,8 +18,10 @@ mail clients and most servers fold the two copies into one. A process stopped
 
 Failures: a transient one (server down, timeout, 4xx) leaves the row pending and
 raises ``SmtpUnavailable`` (a ``TransientError``) so the consumer retries the event with
-backoff; rows already sent are skipped on the retry. When the consumer gives up, the
-rows stay pending and the sweeper keeps trying. A permanent one (5xx for the
+backoff; rows already sent are skipped on the retry. Meanwhile the sweeper keeps trying
+the pending rows too; a row it read before another path recorded the send is neither
+leased (the take-over is conditional on ``pending``) nor sent again by this process (it
+remembers what it handed to the server). A permanent one (5xx for the
 recipient, an invalid address) marks that recipient's row ``failed`` with the reason,
 dead-letters the event with the reason for operators, and the other recipients still
 get theirs.
@@ -92,6 +94,7 @@ log = logging.getLogger(__name__)
 H_RECIPIENT = "dlq-recipient"
 H_MESSAGE_ID = "dlq-message-id"
 _UNKNOWN_TRACKED = 10_000  # event ids whose report is awaited, kept in memory at most
+_SENT_HERE_KEPT = 50_000  # Message-IDs this process sent, remembered against stale resends
 
 
 class SmtpUnavailable(TransientError):
@@ -181,6 +184,11 @@ class NotifyService:
         # Accepted by the server, not yet recorded as sent (the database hiccuped): a
         # retry in this process records it instead of sending it again.
         self._sent_unrecorded: set[str] = set()
+        # Every Message-ID this process handed to the server lately, recorded or not: a
+        # sweeper holding a stale `pending` copy of the row must not send it again (seen
+        # under a FerretDB outage: the send's record failed, the consumer's retry recorded
+        # it, and the sweeper's older read resent it). Bounded; oldest forgotten first.
+        self._sent_here: dict[str, None] = {}
         self._unknown_attempts: dict[str, int] = {}
         self._in_flight: set[asyncio.Task[Delivery]] = set()
 
@@ -381,7 +389,7 @@ class NotifyService:
         if row["status"] != PENDING:
             return Delivery.DONE_BEFORE
         now = self.clock()
-        if mid in self._sent_unrecorded:
+        if mid in self._sent_unrecorded or mid in self._sent_here:
             await self._mark_sent(mid, row["template"], now)
             return Delivery.SENT
         taken = await self.ledger.take_over(
@@ -389,6 +397,9 @@ class NotifyService:
         )
         if taken is None:
             return Delivery.IN_FLIGHT
+        if mid in self._sent_here:  # sent by another path while the take-over was awaited
+            await self._mark_sent(mid, row["template"], self.clock())
+            return Delivery.SENT
         if taken["attempts"] > 1:
             log.info(
                 "resending pending email %s (attempt %d, last: %s)",
@@ -441,6 +452,9 @@ class NotifyService:
                 )
             return Delivery.FAILED
         self._sent_unrecorded.add(email.message_id)
+        self._sent_here[email.message_id] = None
+        while len(self._sent_here) > _SENT_HERE_KEPT:
+            self._sent_here.pop(next(iter(self._sent_here)))
         await self._mark_sent(email.message_id, email.template, self.clock())
         return Delivery.SENT
 

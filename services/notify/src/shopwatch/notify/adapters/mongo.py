@@ -274,8 +274,14 @@ class MongoSentEmails:
                 "retry_at": lease_until,
                 "updated_at": now,
             }
-            await self.collection.update_one({"_id": row["_id"]}, {"$set": update})
-            return {**row, **update}
+            # Only while still pending: the row read by the caller may be stale (another
+            # path of this process marked it sent meanwhile), and a take-over of a sent
+            # row sends the email a second time. `_id` plus a field is looked up by
+            # index on the patched FerretDB (deploy/local/ferretdb_patches.py).
+            taken = await self.collection.update_one(
+                {"_id": row["_id"], "status": PENDING}, {"$set": update}
+            )
+            return {**row, **update} if taken.matched_count == 1 else None
         return None
 
     async def mark_sent(self, message_id: str, now: datetime) -> None:
