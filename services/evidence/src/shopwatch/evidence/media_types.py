@@ -97,8 +97,11 @@ _INFO: dict[Kind, tuple[Category, str, str, str | None]] = {
     Kind.H265: (Category.VIDEO, "video/h265", "raw H.265/HEVC video stream", "hevc"),
     Kind.DAHUA_DAV: (Category.VIDEO, "video/x-dahua-dav", "Dahua DAV video", "dhav"),
     Kind.HIKVISION: (Category.VIDEO, "video/x-hikvision", "Hikvision video", "mpeg"),
-    Kind.JPEG: (Category.IMAGE, "image/jpeg", "JPEG image", None),
-    Kind.PNG: (Category.IMAGE, "image/png", "PNG image", None),
+    # Forced for images too: FFmpeg's own guess over HTTP (the verifier reads a
+    # presigned URL) failed for about 1 JPEG in 20 with bytes after the end-of-image
+    # marker, which cameras and phones do write (measured: 16 of 300; forced: 0).
+    Kind.JPEG: (Category.IMAGE, "image/jpeg", "JPEG image", "jpeg_pipe"),
+    Kind.PNG: (Category.IMAGE, "image/png", "PNG image", "png_pipe"),
     Kind.PE: (
         Category.FORBIDDEN,
         "application/vnd.microsoft.portable-executable",
