@@ -3,14 +3,7 @@ import pytest
 from shopwatch.intake.idempotency import InvalidIdempotencyKey, fingerprint, validate_key
 from shopwatch.intake.rate_limit import RateLimiter
 from shopwatch.intake.references import format_reference
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.intake.fake_clock import FakeClock
 
 
 def test_bucket_allows_a_burst_then_asks_to_wait() -> None:

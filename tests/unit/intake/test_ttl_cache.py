@@ -5,18 +5,11 @@ from __future__ import annotations
 import pytest
 
 from shopwatch.intake.ttl_cache import TtlCache
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.intake.fake_clock import FakeClock
 
 
 def test_a_value_lives_exactly_its_time_to_live() -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache: TtlCache[str, int] = TtlCache(1.0, clock=clock)
     cache.put("k", 7)
     clock.now += 0.999
@@ -27,7 +20,7 @@ def test_a_value_lives_exactly_its_time_to_live() -> None:
 
 
 def test_a_put_renews_the_entry() -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache: TtlCache[str, int] = TtlCache(1.0, clock=clock)
     cache.put("k", 1)
     clock.now += 0.8
@@ -37,7 +30,7 @@ def test_a_put_renews_the_entry() -> None:
 
 
 def test_beyond_the_bound_the_oldest_entry_goes() -> None:
-    cache: TtlCache[int, int] = TtlCache(60.0, max_entries=3, clock=Clock())
+    cache: TtlCache[int, int] = TtlCache(60.0, max_entries=3, clock=FakeClock())
     for n in range(5):
         cache.put(n, n * 10)
     assert len(cache) == 3
