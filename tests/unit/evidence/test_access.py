@@ -33,8 +33,22 @@ REPORT = {"_id": "rep_1", "retailer_id": "ret_1", "force": "durham"}
 def test_can_see(
     caller: object, status: str, report: dict[str, object] | None, visible: bool
 ) -> None:
-    evidence = {"retailer_id": "ret_1", "status": status, "report_id": "rep_1"}
+    evidence = {
+        "retailer_id": "ret_1",
+        "status": status,
+        "report_id": "rep_1",
+        "shared_with": ["durham"],
+    }
     assert can_see(caller, evidence, report) is visible  # type: ignore[arg-type]
+
+
+def test_a_force_sees_nothing_before_the_logged_share() -> None:
+    """The report names the force a moment before the share (and its continuity-log
+    entry) is written; access waits for the share."""
+    stored = {"retailer_id": "ret_1", "status": "stored", "report_id": "rep_1"}
+    assert not can_see(DURHAM, stored, REPORT)
+    assert not can_see(DURHAM, {**stored, "shared_with": ["cleveland"]}, REPORT)
+    assert can_see(DURHAM, {**stored, "shared_with": ["durham"]}, REPORT)
 
 
 def test_can_see_report() -> None:

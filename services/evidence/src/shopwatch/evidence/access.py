@@ -2,7 +2,8 @@
 
 - The retailer that uploaded it sees it, in every status.
 - A police force sees the evidence of reports whose case is routed to it, once verified
-  (``stored``, and ``deleted`` for the record), and only with a reason (DPA 2018 s.62).
+  (``stored``, and ``deleted`` for the record) and shared with it (logged), and only with a
+  reason (DPA 2018 s.62).
 - Everyone else gets the same 404 as for evidence that does not exist: the API never
   tells "not yours" from "not there".
 """
@@ -27,6 +28,10 @@ def can_see(caller: Caller, evidence: Mapping[str, Any], report: Mapping[str, An
             report is not None
             and report.get("force") == caller.force
             and evidence.get("status") in FORCE_VISIBLE
+            # Shared, i.e. the continuity log holds its `shared_with_force` entry (written
+            # with `shared_with` in one custody write): no force access is logged before
+            # the share that allowed it. The report's force is recorded a moment earlier.
+            and caller.force in (evidence.get("shared_with") or ())
         )
     return False
 
