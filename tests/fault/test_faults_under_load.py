@@ -363,8 +363,8 @@ def diagnostics(
         ]
         lines.append(f"  package {key} x{len(stamps)} near: {sorted(set(during)) or 'no fault'}")
     lines += [
-        f"  dead letter {dlq_name} ({reason}): {start!r}"
-        for dlq_name, reason, start in dlq.unexpected
+        f"  dead letter {dlq_name} from {group} ({reason}): {error}"
+        for dlq_name, group, reason, error in dlq.unexpected
     ]
     lines += [
         f"  upload for {u.report_id}: {u.status} after {u.attempts} attempt(s), {u.last_error}"
