@@ -265,3 +265,40 @@ class MailBox:
             report_id=str(headers.get("X-Shopwatch-Report-Id", "")),
             template=str(headers.get("X-Shopwatch-Template", "")),
         )
+
+
+async def trace_evidence(
+    bootstrap: str,
+    stored_topic: str,
+    force_topics: list[str],
+    evidence_ids: set[str],
+    routing_cases: Any,
+) -> list[str]:
+    """Where each of `evidence_ids` got to: announced by evidence, packaged by routing.
+
+    For a failure message: "stored evidence unseen" alone does not say whether evidence
+    never announced it, routing never packaged it, or the force desk missed the package.
+    """
+    if not evidence_ids:
+        return []
+    announced = {
+        json.loads(r.value)["payload"].get("evidence_id")
+        for r in await read_to_end(bootstrap, [stored_topic])
+    }
+    packaged: set[str] = set()
+    for record in await read_to_end(bootstrap, force_topics):
+        payload = json.loads(record.value).get("payload") or {}
+        packaged.update(e.get("evidence_id") for e in payload.get("evidence") or [])
+    in_cases = {
+        e.get("evidence_id")
+        # All of them (a few hundred cases): FerretDB 1.x does not follow a dotted path
+        # into an array, so a filter on the evidence ids would find nothing.
+        async for doc in routing_cases.find({}, {"case.evidence": 1})
+        for e in (doc.get("case") or {}).get("evidence") or []
+    }
+    return [
+        f"{evidence_id}: on {stored_topic} {evidence_id in announced}, "
+        f"in routing's case {evidence_id in in_cases}, "
+        f"in a force package {evidence_id in packaged}"
+        for evidence_id in sorted(evidence_ids)
+    ]

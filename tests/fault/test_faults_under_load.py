@@ -36,7 +36,12 @@ from shopwatch.intake.adapters.mongo_tenants import MongoTenants
 from shopwatch.intake.admin import IntakeAdmin
 from shopwatch.notify.admin import NotifyAdmin
 from shopwatch.notify.config import NotifySettings
-from shopwatch.schemas.topics import CASES_STATUS_CHANGED, REPORTS_SUBMITTED, topic
+from shopwatch.schemas.topics import (
+    CASES_STATUS_CHANGED,
+    EVIDENCE_STORED,
+    REPORTS_SUBMITTED,
+    topic,
+)
 from tests.fault import audit, outages
 from tests.fault.processes import SERVICES, ServiceProcesses
 from tests.fault.traffic import EvidenceStream, ForceDesk, ReportStream
@@ -176,6 +181,32 @@ class Scenario:
         await self.measure(f"{name} restarted", started)
 
 
+async def explain_unsettled(
+    stack_env: Any,
+    services: ServiceProcesses,
+    desk_task: asyncio.Task[None],
+    desk: ForceDesk,
+    evidence: EvidenceStream,
+) -> list[str]:
+    """What a failure message needs beyond the counts: where the missing pieces stopped."""
+    lines = []
+    if desk_task.done():
+        lines.append(f"the force desk stopped: {desk_task.exception()!r}")
+    stored = {u.evidence_id for u in evidence.uploads if u.status == "stored" and u.evidence_id}
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack_env.mongo_url)
+    try:
+        lines += await audit.trace_evidence(
+            stack_env.kafka_bootstrap,
+            f"{services.prefix}{EVIDENCE_STORED}",
+            desk.topics(),
+            stored - desk.evidence_seen,
+            client[services.databases["routing"]]["cases"],
+        )
+    finally:
+        await client.close()
+    return lines
+
+
 async def wait_for(check: Callable[[], Awaitable[bool]], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -271,6 +302,8 @@ async def test_every_accepted_report_survives_the_faults(
     drained = await wait_for(settled, timeout_s=SETTLE_BOUND_S)
     settle_s = time.monotonic() - settle_began
     print(f"\nsettled after the last fault in {settle_s:.0f} s: {drained}", flush=True)
+    if not drained:
+        unsettled += await explain_unsettled(stack_env, services, background[1], desk, evidence)
     desk_stop.set()
     await asyncio.wait([background[1]], timeout=130)  # answers in flight are sent first
     # Those last answers are status changes made after the first settle: wait for their
