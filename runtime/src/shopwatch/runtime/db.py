@@ -11,7 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+from pymongo.results import UpdateResult
 
 from shopwatch.runtime.settings import RuntimeSettings
 
@@ -45,3 +48,21 @@ def service_database(client: AsyncMongoClient[Document], name: str) -> AsyncData
 async def ping(client: AsyncMongoClient[Document]) -> None:
     """Raises if the server does not answer (used by readiness checks)."""
     await client.admin.command("ping")
+
+
+async def upsert_one(
+    collection: AsyncCollection[Document], by_id: Document, update: Document
+) -> UpdateResult:
+    """`update_one(..., upsert=True)` that survives a concurrent upsert of the same new
+    document (`by_id`: an equality on `_id`, so the document it finds is unique).
+
+    Two upserts of one new `_id` at the same moment both find nothing and both insert;
+    the second insert fails with E11000. MongoDB retries that itself; FerretDB does not
+    (measured: 55 of 300 concurrent pairs failed; in CI's fault run a consumer
+    dead-lettered a good event for it). Once one insert has won, the document exists, so
+    the same update applied again matches it.
+    """
+    try:
+        return await collection.update_one(by_id, update, upsert=True)
+    except DuplicateKeyError:
+        return await collection.update_one(by_id, update, upsert=True)

@@ -18,6 +18,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from shopwatch.runtime.db import upsert_one
+
 Document = dict[str, Any]
 
 EVIDENCE = "evidence"
@@ -161,12 +163,10 @@ class MongoEvidence:
         return await self.reports.find_one({"_id": report_id})
 
     async def record_report(self, report_id: str, fields: Document) -> None:
-        await self.reports.update_one({"_id": report_id}, {"$set": fields}, upsert=True)
+        await upsert_one(self.reports, {"_id": report_id}, {"$set": fields})
 
     async def ensure_report_stub(self, report_id: str) -> None:
-        await self.reports.update_one(
-            {"_id": report_id}, {"$setOnInsert": {"case_sequence": 0}}, upsert=True
-        )
+        await upsert_one(self.reports, {"_id": report_id}, {"$setOnInsert": {"case_sequence": 0}})
 
     async def apply_case_status(self, report_id: str, sequence: int, fields: Document) -> bool:
         """Record a newer case status; an older or repeated one changes nothing."""

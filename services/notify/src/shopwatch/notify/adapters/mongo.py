@@ -23,6 +23,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shopwatch.notify.adapters.smtp import OutgoingEmail
 from shopwatch.notify.domain import Kind, Mode, Preferences, ReportCopy
+from shopwatch.runtime.db import upsert_one
 
 Document = dict[str, Any]
 
@@ -77,7 +78,8 @@ class MongoContacts:
     async def set(
         self, retailer_id: str, store_id: str | None, emails: list[str], now: datetime
     ) -> None:
-        await self.collection.update_one(
+        await upsert_one(
+            self.collection,
             {"_id": contacts_key(retailer_id, store_id)},
             {
                 "$set": {
@@ -87,7 +89,6 @@ class MongoContacts:
                     "updated_at": now,
                 }
             },
-            upsert=True,
         )
 
     async def get(self, retailer_id: str, store_id: str | None = None) -> list[str]:
@@ -116,7 +117,8 @@ class MongoPreferences:
         )
 
     async def set(self, prefs: Preferences, now: datetime) -> None:
-        await self.collection.update_one(
+        await upsert_one(
+            self.collection,
             {"_id": prefs.retailer_id},
             {
                 "$set": {
@@ -125,7 +127,6 @@ class MongoPreferences:
                     "updated_at": now,
                 }
             },
-            upsert=True,
         )
 
 
@@ -391,7 +392,7 @@ class MongoFailedEvents:
         self.collection = db["failed_events"]
 
     async def record(self, event_id: str, fields: Document) -> None:
-        await self.collection.update_one({"_id": event_id}, {"$setOnInsert": fields}, upsert=True)
+        await upsert_one(self.collection, {"_id": event_id}, {"$setOnInsert": fields})
 
     async def find(self, query: Document, limit: int = 100) -> list[Document]:
         cursor = self.collection.find(query).sort("failed_at", -1)
