@@ -266,10 +266,37 @@ def stack_env() -> StackEnv:
 
 
 @pytest.fixture(scope="session")
-def topic_prefix() -> str:
+def topic_prefix() -> Iterator[str]:
     """A prefix unique to this test session (`t1a2b3c4d.`), so runs never see each other's
-    topics, consumer groups or ACLs."""
-    return f"t{secrets.token_hex(4)}."
+    topics, consumer groups or ACLs. Its topics are deleted when the session ends: left
+    behind, a few runs' worth (thousands of partitions) made the local broker take a
+    minute to restart and once ran it out of heap."""
+    prefix = f"t{secrets.token_hex(4)}."
+    yield prefix
+    if _stack is not None:
+        _delete_topics(_stack.kafka_bootstrap, prefix)
+
+
+def _delete_topics(bootstrap: str, prefix: str) -> None:
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+
+    async def delete() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+        await admin.start()
+        try:
+            ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
+            for start in range(0, len(ours), 100):
+                await admin.delete_topics(ours[start : start + 100])
+            return len(ours)
+        finally:
+            await admin.close()
+
+    try:
+        asyncio.run(delete())
+    except Exception as error:  # a broker that is down must not fail the run at its end
+        print(f"could not delete test topics {prefix}*: {error!r}")
 
 
 @pytest.fixture(scope="module")
