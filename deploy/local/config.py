@@ -15,6 +15,9 @@ BIN = CACHE / "bin"
 LOGS = CACHE / "logs"
 RUN = CACHE / "run"
 MAIL = CACHE / "mail"
+# Storage's own record of every request it answered, refusals included (an expired or
+# forged presigned URL never reaches our services, so this is where it is logged).
+S3_ACCESS_LOG = LOGS / "s3-access.log"
 KAFKA_HOME = CACHE / "kafka"
 KAFKA_LIBS = KAFKA_HOME / "libs"
 FERRETDB_DATA = CACHE / "ferretdb-data"

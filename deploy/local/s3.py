@@ -8,7 +8,7 @@ import urllib.request
 
 from deploy.local import gobuild, process
 from deploy.local.component import Component
-from deploy.local.config import BIN, HOST, S3_DATA, S3_PORT, load_secrets
+from deploy.local.config import BIN, HOST, S3_ACCESS_LOG, S3_DATA, S3_PORT, load_secrets
 
 VERSION = "v1.8.0"
 MODULE = "github.com/versity/versitygw"
@@ -40,6 +40,8 @@ class VersityGW(Component):
             "--port",
             f"{HOST}:{S3_PORT}",
             "--quiet",
+            "--access-log",
+            str(S3_ACCESS_LOG),
             "posix",
             str(S3_DATA),
         ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,6 +22,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from deploy.local.config import HOST, S3_ACCESS_LOG, S3_PORT
 from shopwatch.intake.adapters.mongo_tenants import MongoTenants
 from shopwatch.intake.admin import IntakeAdmin
 from shopwatch.schemas.examples import example_report
@@ -275,11 +277,11 @@ async def test_an_idempotency_key_replayed_with_another_body_is_a_logged_409(
 
 
 async def test_presigned_urls_are_refused_once_expired(
-    system: System, http: httpx.AsyncClient, jpeg: Media
+    system: System, http: httpx.AsyncClient, jpeg: Media, stack_env: Any
 ) -> None:
-    """Storage checks the signature and its lifetime; evidence keeps who asked for the
-    download link in the continuity log. (Storage's own refusals are in its access log,
-    which the local S3 server does not keep; see README.md.)"""
+    """Storage checks the signature and its lifetime, and logs each refusal in its access
+    log (an expired link never reaches our services); evidence keeps who asked for the
+    download link in the continuity log."""
     shop = system.shop
     report_id = await submit(http, system, shop)
     session = await open_upload(http, system, shop, report_id, jpeg)
@@ -324,8 +326,37 @@ async def test_presigned_urls_are_refused_once_expired(
     assert stale_get.status_code == 403, stale_get.text
     for answer in (stale_put, stale_get):
         assert "AccessDenied" in answer.text or "expired" in answer.text.lower(), answer.text
+    if storage_access_log_kept(stack_env.s3_endpoint):
+        for answer in (stale_put, stale_get):
+            request_id = s3_request_id(answer.text)
+            line = await access_log_line(request_id)
+            assert " 403 AccessDenied " in line, line
     custody = await http.get(
         f"{system.evidence.url}/v1/evidence/{evidence_id}/custody", headers=shop.headers
     )
     downloads = [e for e in custody.json()["entries"] if e["action"] == "downloaded"]
     assert len(downloads) == 1 and downloads[0]["actor"]["id"].startswith(shop.retailer_id)
+
+
+def storage_access_log_kept(s3_endpoint: str) -> bool:
+    """deploy/local's S3 server writes an access log; a container's (testcontainers) or a
+    cloud bucket's is elsewhere, so there is nothing to read here."""
+    return s3_endpoint == f"{HOST}:{S3_PORT}" and S3_ACCESS_LOG.exists()
+
+
+def s3_request_id(error_body: str) -> str:
+    found = re.search(r"<RequestId>([^<]+)</RequestId>", error_body)
+    assert found, f"an S3 error names its request: {error_body}"
+    return found.group(1)
+
+
+async def access_log_line(request_id: str, timeout_s: float = 10.0) -> str:
+    """The access log's line for `request_id` (written a moment after the answer)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = S3_ACCESS_LOG.read_text(errors="replace").splitlines()
+        found = [line for line in lines if f" {request_id} " in line]
+        if found or time.monotonic() > deadline:
+            assert found, f"request {request_id} is not in {S3_ACCESS_LOG}"
+            return found[-1]
+        await asyncio.sleep(0.2)
