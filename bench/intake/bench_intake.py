@@ -43,7 +43,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
+from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 from pymongo import AsyncMongoClient
 
@@ -63,6 +63,7 @@ from bench.common import (
     wait_ready,
 )
 from bench.common.http_client import Answer, HttpClientError, LeanClient
+from bench.common.kafka import FirstArrivals
 from shopwatch.intake.adapters.mongo_tenants import MongoTenants
 from shopwatch.intake.admin import IntakeAdmin
 from shopwatch.runtime.codec import encode_envelope
@@ -186,37 +187,13 @@ async def raw_baseline(bootstrap: str, topic: str, payloads: list[tuple[bytes, b
     return phase
 
 
-class Arrivals:
-    """Counts which report ids reached the intake topic, and when (the relay's output)."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-        )
-        self.seen: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.consumer.start()
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            batches = await self.consumer.getmany(timeout_ms=100, max_records=5000)
-            now = time.perf_counter()
-            for records in batches.values():
-                for record in records:
-                    self.seen.setdefault(json.loads(record.value)["payload"]["report_id"], now)
-
-    async def settle(self, ids: set[str], grace_s: float) -> None:
-        deadline = time.monotonic() + grace_s
-        while not ids <= self.seen.keys() and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-        await self.consumer.stop()
+def report_id_of(record: Any) -> str | None:
+    """The report id of a record on the intake topic (the relay's output)."""
+    try:
+        value: Any = json.loads(record.value)["payload"]["report_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return str(value)
 
 
 # --- an intake process per phase --------------------------------------------------------
@@ -447,11 +424,11 @@ async def paced(intake: Intake, rate: float, seconds: float) -> Phase:
 
 
 async def with_publication(
-    arrivals: Arrivals, phase: Phase, started: float, grace_s: float
+    arrivals: FirstArrivals, phase: Phase, started: float, grace_s: float
 ) -> None:
     """How many accepted reports the relay had published after `grace_s`, and how fast."""
     ids = set(phase.report_ids)
-    await arrivals.settle(ids, grace_s)
+    await arrivals.wait_for(ids, grace_s)
     times = [arrivals.seen[i] for i in ids if i in arrivals.seen]
     phase.published = len(times)
     phase.published_seconds = (max(times) - started) if times else 0.0
@@ -472,7 +449,7 @@ async def main_async(args: argparse.Namespace) -> tuple[list[Phase], dict[str, A
     topics, raw_topic, partitions = await create_topics(bootstrap, prefix)
     info["partitions"] = partitions
     runner = IntakeRunner(env, prefix, logs, args.profile)
-    arrivals = Arrivals(bootstrap, f"{prefix}{REPORTS_SUBMITTED}")
+    arrivals = FirstArrivals(bootstrap, [f"{prefix}{REPORTS_SUBMITTED}"], report_id_of)
     await arrivals.start()
     phases: list[Phase] = []
     try:
