@@ -15,13 +15,22 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-u
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 
 
-def case_id_of(record: Any) -> str | None:
-    """The case id of a record on a force's cases topic (the envelope's payload)."""
-    try:
-        value: Any = json.loads(record.value)["payload"]["case_id"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return str(value)
+def payload_field(name: str) -> Callable[[Any], str | None]:
+    """Reads `name` from a record's envelope payload (None when the record has none)."""
+
+    def read(record: Any) -> str | None:
+        try:
+            value: Any = json.loads(record.value)["payload"][name]
+        except (ValueError, KeyError, TypeError):
+            return None
+        return str(value)
+
+    return read
+
+
+# The case id of a record on a force's cases topic; the report id on the intake topic.
+case_id_of = payload_field("case_id")
+report_id_of = payload_field("report_id")
 
 
 class FirstArrivals:

@@ -63,7 +63,7 @@ from bench.common import (
     wait_ready,
 )
 from bench.common.http_client import Answer, HttpClientError, LeanClient
-from bench.common.kafka import FirstArrivals
+from bench.common.kafka import FirstArrivals, report_id_of
 from shopwatch.intake.adapters.mongo_tenants import MongoTenants
 from shopwatch.intake.admin import IntakeAdmin
 from shopwatch.runtime.codec import encode_envelope
@@ -185,15 +185,6 @@ async def raw_baseline(bootstrap: str, topic: str, payloads: list[tuple[bytes, b
         await producer.stop()
     phase.note = f"{len(payloads)} records of {len(payloads[0][1])} bytes"
     return phase
-
-
-def report_id_of(record: Any) -> str | None:
-    """The report id of a record on the intake topic (the relay's output)."""
-    try:
-        value: Any = json.loads(record.value)["payload"]["report_id"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return str(value)
 
 
 # --- an intake process per phase --------------------------------------------------------
