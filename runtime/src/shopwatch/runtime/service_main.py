@@ -38,6 +38,7 @@ from shopwatch.runtime.logging import configure_logging
 from shopwatch.runtime.ops_app import create_ops_app, kafka_probe, mongo_probe
 from shopwatch.runtime.processed import PROCESSED_EVENTS, MongoProcessedEvents, RecordedByHandler
 from shopwatch.runtime.relay import OutboxRelay
+from shopwatch.runtime.renewing_producer import RenewingProducer
 from shopwatch.runtime.settings import RuntimeSettings
 from shopwatch.runtime.subscription import BrokerDeadLetterPublisher, subscribe
 from shopwatch.schemas.envelope import Envelope
@@ -168,7 +169,7 @@ class Service(Generic[SettingsT]):
         for hook in self._startup:
             await hook()
         if self._outbox_collections:
-            self._producer = idempotent_producer(self.settings)
+            self._producer = RenewingProducer(lambda: idempotent_producer(self.settings))
             await self._producer.start()
             self.relay = OutboxRelay(
                 self._outbox_collections,

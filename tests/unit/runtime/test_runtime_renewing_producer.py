@@ -1,0 +1,86 @@
+import asyncio
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError, OutOfOrderSequenceNumber  # type: ignore[import-untyped]
+
+from shopwatch.runtime.renewing_producer import RenewingProducer
+
+
+class FakeProducer:
+    """Completes each send with the next outcome given (an exception or a value)."""
+
+    def __init__(self, outcomes: list[Any]) -> None:
+        self.outcomes = outcomes
+        self.sent: list[bytes | None] = []
+        self.started = self.stopped = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def send(self, topic: str, value: bytes | None = None, **_: Any) -> asyncio.Future[Any]:
+        self.sent.append(value)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        outcome = self.outcomes.pop(0) if self.outcomes else "ok"
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+        return future
+
+
+def factory(*producers: FakeProducer) -> Any:
+    queue = list(producers)
+    return lambda: queue.pop(0)
+
+
+async def test_a_broken_sequence_is_followed_by_a_new_producer() -> None:
+    broken, fresh = FakeProducer([OutOfOrderSequenceNumber()]), FakeProducer([])
+    producer = RenewingProducer(factory(broken, fresh))
+    await producer.start()
+    with pytest.raises(OutOfOrderSequenceNumber):
+        await (await producer.send("t", b"1"))
+    assert await (await producer.send("t", b"1 again")) == "ok"
+    assert (broken.sent, fresh.sent) == ([b"1"], [b"1 again"])
+    assert broken.stopped and fresh.started and producer.renewals == 1
+
+
+async def test_other_errors_keep_the_producer() -> None:
+    # A timeout says nothing about the numbering: the same producer retries (and keeps
+    # its order guarantees); replacing it would only cost a new producer id.
+    only = FakeProducer([KafkaTimeoutError()])
+    producer = RenewingProducer(factory(only))
+    await producer.start()
+    with pytest.raises(KafkaTimeoutError):
+        await (await producer.send("t", b"1"))
+    assert await (await producer.send("t", b"2")) == "ok"
+    assert only.sent == [b"1", b"2"] and producer.renewals == 0
+
+
+class LateProducer(FakeProducer):
+    """Completes each send a moment later, as a real producer does."""
+
+    async def send(self, topic: str, value: bytes | None = None, **_: Any) -> asyncio.Future[Any]:
+        self.sent.append(value)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        outcome = self.outcomes.pop(0) if self.outcomes else "ok"
+        loop = asyncio.get_running_loop()
+        if isinstance(outcome, BaseException):
+            loop.call_later(0.01, future.set_exception, outcome)
+        else:
+            loop.call_later(0.01, future.set_result, outcome)
+        return future
+
+
+async def test_a_sequence_broken_after_the_send_returned_is_noticed_too() -> None:
+    broken, fresh = LateProducer([OutOfOrderSequenceNumber()]), LateProducer([])
+    producer = RenewingProducer(factory(broken, fresh))
+    await producer.start()
+    pending = await producer.send("t", b"1")
+    with pytest.raises(OutOfOrderSequenceNumber):
+        await pending
+    assert await (await producer.send("t", b"2")) == "ok"
+    assert (broken.sent, fresh.sent, producer.renewals) == ([b"1"], [b"2"], 1)
