@@ -7,6 +7,7 @@ only through Kafka, as in production.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -166,10 +167,12 @@ async def test_a_report_delivered_twice_is_one_case(
     stack_env: Any,
     read_topic: Callable[..., Awaitable[list[Any]]],
     eventually: Callable[..., Awaitable[None]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Routing keeps no processed-events record: the event id applied to the case, in
     the same write, is what makes a second delivery (a relay resend, a redelivery after
     a crash) change nothing. The very same record is put on the topic again here."""
+    caplog.set_level(logging.INFO, logger="shopwatch.routing.service")
     intake, routing = services
     report_id = await submit(client, chain, "durham")
     force_records = await read_topic(
@@ -200,6 +203,10 @@ async def test_a_report_delivered_twice_is_one_case(
         routing.settings.topic(force_topic("durham")), until=lambda rs: report_id in case_ids(rs)
     )
     assert case_ids(force_records).count(report_id) == 1, "a second delivery made a second case"
+    # The decision trail: one line for the report's one decision, none for the repeat.
+    trail = [r.getMessage() for r in caplog.records if f"case {report_id}:" in r.getMessage()]
+    decided = f"case {report_id}: report.submitted applied, "
+    assert len(trail) == 1 and trail[0].startswith(decided), trail
 
 
 def _report_ids(records: list[Any]) -> list[str]:

@@ -134,6 +134,15 @@ class RoutingService:
                     metrics.CASE_PACKAGES.labels(announcement.event.force).inc()
             if messages:
                 self.announce(case_id, inserted)
+            # One line per decision: the trail an operator follows when a force says a
+            # case or its evidence never arrived (which event, what it led to).
+            log.info(
+                "case %s: %s applied, %d event(s) to publish, sequence %d",
+                case_id,
+                event.event_type,
+                len(messages),
+                decision.state.sequence,
+            )
             return decision
         raise TransientError(f"case {case_id}: too many concurrent updates")
 
