@@ -332,6 +332,20 @@ class Verifier:
             timing.media_s = time.monotonic() - t1
         await self._store(doc, digest, found, facts, derivatives, started, timing)
 
+    async def _share_if_routed(self, report_id: str) -> None:
+        """A case already with its force gets new footage shared at once: otherwise the
+        force could see the case's next package list it and still be refused it until the
+        next status change (a CI run's force download was refused so). Best effort: every
+        status change shares again, so an outage here only delays it."""
+        try:
+            await self.service.share_report_evidence(report_id)
+        except Exception:
+            log.warning(
+                "sharing the evidence of %s failed; the next status change retries",
+                report_id,
+                exc_info=True,
+            )
+
     def _hash(self, key: str, version: str | None, lost: Callable[[], bool]) -> StreamDigest:
         body = self.store.open(key, version)
         try:
@@ -547,6 +561,7 @@ class Verifier:
 
         await self.service.custody.write(evidence_id, build)
         self.service.nudge_relay()
+        await self._share_if_routed(str(doc["report_id"]))
         EVIDENCE_BYTES.labels("stored").inc(digest.size)
         VERIFICATION_SECONDS.observe(elapsed)
         log.info(
