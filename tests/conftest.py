@@ -280,21 +280,10 @@ def topic_prefix() -> Iterator[str]:
 def _delete_topics(bootstrap: str, prefix: str) -> None:
     import asyncio
 
-    from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
-
-    async def delete() -> int:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
-        await admin.start()
-        try:
-            ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
-            for start in range(0, len(ours), 100):
-                await admin.delete_topics(ours[start : start + 100])
-            return len(ours)
-        finally:
-            await admin.close()
+    from tests.kafka_topics import delete_topics_under
 
     try:
-        asyncio.run(delete())
+        asyncio.run(delete_topics_under(bootstrap, prefix))
     except Exception as error:  # a broker that is down must not fail the run at its end
         print(f"could not delete test topics {prefix}*: {error!r}")
 

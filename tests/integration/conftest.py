@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
-from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 
 from shopwatch.runtime.provisioning import ensure_topics
 from shopwatch.runtime.service_main import Service
 from shopwatch.runtime.settings import RuntimeSettings
+from tests.kafka_topics import delete_topics_under
 
 SettingsT = TypeVar("SettingsT", bound=RuntimeSettings)
 Record = Any
@@ -36,14 +36,7 @@ async def registry_topics(stack_env: Any, topic_prefix: str) -> AsyncIterator[st
     prefix = f"{topic_prefix}{secrets.token_hex(3)}."
     await ensure_topics(stack_env.kafka_bootstrap, prefix=prefix, partitions_override=1)
     yield prefix
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack_env.kafka_bootstrap)
-    await admin.start()
-    try:
-        ours = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        for start in range(0, len(ours), 100):
-            await admin.delete_topics(ours[start : start + 100])
-    finally:
-        await admin.close()
+    await delete_topics_under(stack_env.kafka_bootstrap, prefix)
 
 
 @pytest.fixture(scope="session")
