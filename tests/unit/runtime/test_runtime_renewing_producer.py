@@ -8,10 +8,12 @@ from shopwatch.runtime.renewing_producer import RenewingProducer
 
 
 class FakeProducer:
-    """Completes each send with the next outcome given (an exception or a value)."""
+    """Completes each send with the next outcome given (an exception or a value), at once
+    or, with `delay_s`, a moment later as a real producer does."""
 
-    def __init__(self, outcomes: list[Any]) -> None:
+    def __init__(self, outcomes: list[Any], delay_s: float | None = None) -> None:
         self.outcomes = outcomes
+        self.delay_s = delay_s
         self.sent: list[bytes | None] = []
         self.started = self.stopped = False
 
@@ -24,11 +26,14 @@ class FakeProducer:
     async def send(self, topic: str, value: bytes | None = None, **_: Any) -> asyncio.Future[Any]:
         self.sent.append(value)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        outcome = self.outcomes.pop(0) if self.outcomes else "ok"
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
+        outcome: Any = self.outcomes.pop(0) if self.outcomes else "ok"
+        complete: Any = (
+            future.set_exception if isinstance(outcome, BaseException) else future.set_result
+        )
+        if self.delay_s is None:
+            complete(outcome)
         else:
-            future.set_result(outcome)
+            asyncio.get_running_loop().call_later(self.delay_s, complete, outcome)
         return future
 
 
@@ -60,23 +65,9 @@ async def test_other_errors_keep_the_producer() -> None:
     assert only.sent == [b"1", b"2"] and producer.renewals == 0
 
 
-class LateProducer(FakeProducer):
-    """Completes each send a moment later, as a real producer does."""
-
-    async def send(self, topic: str, value: bytes | None = None, **_: Any) -> asyncio.Future[Any]:
-        self.sent.append(value)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        outcome = self.outcomes.pop(0) if self.outcomes else "ok"
-        loop = asyncio.get_running_loop()
-        if isinstance(outcome, BaseException):
-            loop.call_later(0.01, future.set_exception, outcome)
-        else:
-            loop.call_later(0.01, future.set_result, outcome)
-        return future
-
-
 async def test_a_sequence_broken_after_the_send_returned_is_noticed_too() -> None:
-    broken, fresh = LateProducer([OutOfOrderSequenceNumber()]), LateProducer([])
+    broken = FakeProducer([OutOfOrderSequenceNumber()], delay_s=0.01)
+    fresh = FakeProducer([], delay_s=0.01)
     producer = RenewingProducer(factory(broken, fresh))
     await producer.start()
     pending = await producer.send("t", b"1")
