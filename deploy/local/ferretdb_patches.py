@@ -1,4 +1,4 @@
-"""Two source edits applied to FerretDB v1.24.2 before it is built (SQLite backend only).
+"""Three source edits applied to FerretDB v1.24.2 before it is built.
 
 Why: FerretDB builds each collection's `_id` index on the expression `_ferretdb_sjson->"_id"`
 but looks documents up by `_ferretdb_sjson->'$._id'`. Both mean the same JSON value, but
@@ -12,6 +12,13 @@ USING INDEX): a write by `_id` went from 1.4 ms at 100 documents to 16 ms at 6,0
    returned document again in Go, so narrowing the SQL to the one row with that `_id` only
    skips rows that could never match. `_id` is unique and never an array, so no document
    the full filter would match is left out.
+3. Close each statement's query as soon as that statement is applied, not when the whole
+   `update` command ends. Each open query holds one of the SQLite pool's 100 connections,
+   so an `update` command of 100 statements or more (a `bulk_write` of 100 `UpdateOne`s,
+   which the outbox relay sends to clear what it published) waited forever for a 101st
+   connection. Fewer statements were answered, only with connections held needlessly.
+
+Edits 1 and 2 are in the SQLite backend, 3 in the handler all backends share.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 from deploy.local.gobuild import SourcePatch
 
 MODULE_DIR = "github.com/FerretDB/FerretDB/internal/backends/sqlite"
+HANDLER_DIR = "github.com/FerretDB/FerretDB/internal/handler"
 
 PATCHES = (
     SourcePatch(
@@ -42,7 +50,27 @@ PATCHES = (
 		case string, types.ObjectID:
 			whereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)""",
     ),
+    SourcePatch(
+        path=f"{HANDLER_DIR}/msg_update.go",
+        old="""		closer := iterator.NewMultiCloser()
+		defer closer.Close()
+
+		closer.Add(res.Iter)""",
+        new="""		closer := iterator.NewMultiCloser()
+
+		closer.Add(res.Iter)""",
+    ),
+    SourcePatch(
+        path=f"{HANDLER_DIR}/msg_update.go",
+        old="""		result, err := common.UpdateDocument(ctx, c, "update", iter, &u)
+		if err != nil {""",
+        new="""		result, err := common.UpdateDocument(ctx, c, "update", iter, &u)
+		// Shopwatch: release this statement's connection now; deferred to the end of the
+		// command, 100 statements held the whole pool and the 100th waited forever.
+		closer.Close()
+		if err != nil {""",
+    ),
 )
 
 # Part of the binary's version stamp: a new edit must rebuild binaries built before it.
-PATCH_LEVEL = "shopwatch.1"
+PATCH_LEVEL = "shopwatch.2"

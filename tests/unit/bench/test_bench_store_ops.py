@@ -1,7 +1,11 @@
 import json
+import os
+
+import pytest
 
 from bench.common import machine_info
-from bench.intake.bench_store_ops import documents, render
+from bench.intake import bench_store_ops
+from bench.intake.bench_store_ops import Rate, documents, render
 
 
 def test_documents_are_the_size_asked_for_and_each_unique() -> None:
@@ -14,9 +18,25 @@ def test_documents_are_the_size_asked_for_and_each_unique() -> None:
 
 def test_each_rate_is_shown_against_the_first_insert() -> None:
     text = render(
-        [("insert_many, 500 per call", 8000.0), ("clear by update_one, 1 at a time", 600.0)],
+        [
+            Rate("insert_many, 500 per call", 8000.0, 0.125),
+            Rate("clear by update_one, 1 at a time", 600.0, None),
+        ],
         machine_info(),
         "cmd",
     )
-    assert "| clear by update_one, 1 at a time | 600 | 0.075 |" in text
-    assert "| insert_many, 500 per call | 8,000 | 1.000 |" in text
+    assert "| clear by update_one, 1 at a time | 600 | 0.075 | n/a |" in text
+    assert "| insert_many, 500 per call | 8,000 | 1.000 | 0.12 |" in text
+
+
+def test_database_cpu_is_read_from_the_process_or_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bench_store_ops.process, "read_pid", lambda name: os.getpid())
+    before = bench_store_ops.database_cpu_seconds()
+    sum(i * i for i in range(2_000_000))  # burn some CPU in this process
+    after = bench_store_ops.database_cpu_seconds()
+    assert before is not None and after is not None and after > before
+
+    monkeypatch.setattr(bench_store_ops.process, "read_pid", lambda name: None)
+    assert bench_store_ops.database_cpu_seconds() is None
