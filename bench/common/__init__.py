@@ -18,9 +18,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from pymongo import MongoClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -157,12 +160,27 @@ def settle_database(
         last, quiet_since = -1, time.monotonic()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_s:
-            count = client[database][collection].estimated_document_count()
+            count = document_count(client, database, collection)
             if count != last:
                 last, quiet_since = count, time.monotonic()
             time.sleep(0.5)
     finally:
         client.close()
+
+
+def document_count(client: MongoClient[dict[str, Any]], database: str, collection: str) -> int:
+    """The collection's document count, cheaply on FerretDB too.
+
+    FerretDB answers `collStats` from SQLite's row count (0.05 s at 10,000 documents of
+    5 KB) but `count`, which `estimated_document_count` sends, by decoding every document
+    (1.6 s, a core's worth of the database for as long). MongoDB answers both.
+    """
+    from pymongo.errors import OperationFailure
+
+    try:
+        return int(client[database].command("collStats", collection)["count"])
+    except (OperationFailure, KeyError):
+        return client[database][collection].estimated_document_count()
 
 
 def update_section(path: Path, name: str, body: str, *, title: str) -> None:
