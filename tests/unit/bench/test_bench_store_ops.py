@@ -6,6 +6,7 @@ import pytest
 from bench.common import machine_info
 from bench.intake import bench_store_ops
 from bench.intake.bench_store_ops import Rate, documents, render
+from deploy.local import process
 
 
 def test_documents_are_the_size_asked_for_and_each_unique() -> None:
@@ -32,11 +33,11 @@ def test_each_rate_is_shown_against_the_first_insert() -> None:
 def test_database_cpu_is_read_from_the_process_or_unknown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(bench_store_ops.process, "read_pid", lambda name: os.getpid())
+    monkeypatch.setattr(process, "read_pid", lambda name: os.getpid())
     before = bench_store_ops.database_cpu_seconds()
     sum(i * i for i in range(2_000_000))  # burn some CPU in this process
     after = bench_store_ops.database_cpu_seconds()
     assert before is not None and after is not None and after > before
 
-    monkeypatch.setattr(bench_store_ops.process, "read_pid", lambda name: None)
+    monkeypatch.setattr(process, "read_pid", lambda name: None)
     assert bench_store_ops.database_cpu_seconds() is None
