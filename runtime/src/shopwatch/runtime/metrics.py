@@ -53,6 +53,14 @@ EVENTS_DEAD_LETTERED = Counter(
 EVENTS_DUPLICATE = Counter(
     f"{PREFIX}_events_duplicate", "Events skipped as already processed.", ["topic", "group"]
 )
+PROCESSED_EVENTS_PRUNED = Counter(
+    f"{PREFIX}_processed_events_pruned",
+    "Records of processed events deleted after the longest topic retention.",
+)
+PROCESSED_EVENTS_PRUNE_ERRORS = Counter(
+    f"{PREFIX}_processed_events_prune_errors",
+    "Prunes of processed-event records that failed (tried again at the next interval).",
+)
 HANDLER_DURATION = Histogram(
     f"{PREFIX}_event_handler_duration_seconds",
     "Time spent in a handler, retries included.",

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 import uvicorn
@@ -37,6 +38,7 @@ from shopwatch.runtime.kafka_clients import ManagedProducer, idempotent_producer
 from shopwatch.runtime.logging import configure_logging
 from shopwatch.runtime.ops_app import create_ops_app, kafka_probe, mongo_probe
 from shopwatch.runtime.processed import PROCESSED_EVENTS, MongoProcessedEvents, RecordedByHandler
+from shopwatch.runtime.processed_pruning import ProcessedEventsPruner
 from shopwatch.runtime.relay import OutboxRelay
 from shopwatch.runtime.renewing_producer import RenewingProducer
 from shopwatch.runtime.settings import RuntimeSettings
@@ -67,6 +69,11 @@ class Service(Generic[SettingsT]):
         self.dead_letters = BrokerDeadLetterPublisher(self.broker)
         self.consumers: list[IdempotentConsumer[Any, Any]] = []
         self.relay: OutboxRelay | None = None
+        self.pruner = ProcessedEventsPruner(
+            self.processed,
+            keep=timedelta(days=settings.processed_events_keep_days),
+            interval_s=settings.processed_events_prune_interval_s,
+        )
         self._outbox_collections: list[AsyncCollection[Document]] = []
         self._producer: ManagedProducer | None = None
         self._startup: list[Hook] = []
@@ -166,6 +173,7 @@ class Service(Generic[SettingsT]):
     async def start(self) -> None:
         if self.consumers:
             await self.processed.ensure_indexes()
+            self.pruner.start()
         for hook in self._startup:
             await hook()
         if self._outbox_collections:
@@ -192,7 +200,10 @@ class Service(Generic[SettingsT]):
     async def stop(self) -> None:
         # Each step runs even if an earlier one failed: a half-stopped process that
         # keeps a Kafka session or a connection pool open is worse than a logged error.
-        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [("broker", self.broker.stop)]
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("broker", self.broker.stop),
+            ("processed-events pruner", self.pruner.stop),
+        ]
         if self.relay is not None:
             steps.append(("outbox relay", self.relay.stop))
         if self._producer is not None:

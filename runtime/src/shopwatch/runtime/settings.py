@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shopwatch.schemas.topics import with_prefix
+from shopwatch.schemas.topics import all_topics, with_prefix
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -76,6 +76,14 @@ class RuntimeSettings(BaseSettings):
     # consumer: a burst of failures is an outage or a bug, not a batch of bad messages.
     dlq_max_per_window: int = Field(default=10, ge=0)
     dlq_window_s: float = Field(default=60.0, gt=0)
+    # Records of processed events are needed while Kafka can still deliver the event again,
+    # that is for the longest retention of any topic, plus a day's margin; older ones are
+    # deleted every `processed_events_prune_interval_s` (the collection grows with every
+    # event otherwise).
+    processed_events_keep_days: float = Field(
+        default_factory=lambda: _longest_retention_days() + 1, gt=0, le=3650
+    )
+    processed_events_prune_interval_s: float = Field(default=3600.0, gt=0)
 
     # --- readiness
     health_check_timeout_s: float = Field(default=2.0, gt=0)
@@ -113,3 +121,7 @@ _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<passwor
 def redact_url(url: str) -> str:
     """`scheme://user:pass@host/...` becomes `scheme://user:***@host/...`."""
     return _URL_PASSWORD.sub(r"\g<head>***@", url)
+
+
+def _longest_retention_days() -> float:
+    return max(t.retention.total_seconds() for t in all_topics()) / 86_400
