@@ -4,7 +4,9 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaTimeoutError, OutOfOrderSequenceNumber  # type: ignore[import-untyped]
 
+from shopwatch.runtime.dlq import DeadLetter
 from shopwatch.runtime.renewing_producer import RenewingProducer
+from shopwatch.runtime.subscription import ProducerDeadLetterPublisher
 
 
 class FakeProducer:
@@ -15,6 +17,7 @@ class FakeProducer:
         self.outcomes = outcomes
         self.delay_s = delay_s
         self.sent: list[bytes | None] = []
+        self.options: list[dict[str, Any]] = []
         self.started = self.stopped = False
 
     async def start(self) -> None:
@@ -23,8 +26,11 @@ class FakeProducer:
     async def stop(self) -> None:
         self.stopped = True
 
-    async def send(self, topic: str, value: bytes | None = None, **_: Any) -> asyncio.Future[Any]:
+    async def send(
+        self, topic: str, value: bytes | None = None, **options: Any
+    ) -> asyncio.Future[Any]:
         self.sent.append(value)
+        self.options.append({"topic": topic, **options})
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         outcome: Any = self.outcomes.pop(0) if self.outcomes else "ok"
         complete: Any = (
@@ -75,3 +81,32 @@ async def test_a_sequence_broken_after_the_send_returned_is_noticed_too() -> Non
         await pending
     assert await (await producer.send("t", b"2")) == "ok"
     assert (broken.sent, fresh.sent, producer.renewals) == ([b"1"], [b"2"], 1)
+
+
+async def test_dead_letters_are_acknowledged_and_go_through_a_renewed_producer() -> None:
+    # A consumer commits past a poison message only once its dead letter is written, so
+    # publish must raise when delivery fails, and the next letter must not fail the same way.
+    broken, fresh = FakeProducer([OutOfOrderSequenceNumber()]), FakeProducer([], delay_s=0.01)
+    publisher = ProducerDeadLetterPublisher(RenewingProducer(factory(broken, fresh)))
+    await publisher.producer.start()  # type: ignore[attr-defined]
+    letter = DeadLetter(
+        topic="p.reports.submitted.v1.dlq",
+        key=b"rep_1",
+        value=b"{}",
+        headers={"dlq-reason": "poison", "dlq-error-type": "ValidationError"},
+    )
+
+    with pytest.raises(OutOfOrderSequenceNumber):
+        await publisher.publish(letter)
+    await publisher.publish(letter)
+
+    assert fresh.sent == [b"{}"]
+    assert fresh.options == [
+        {
+            "topic": "p.reports.submitted.v1.dlq",
+            "key": b"rep_1",
+            "partition": None,
+            "timestamp_ms": None,
+            "headers": [("dlq-reason", b"poison"), ("dlq-error-type", b"ValidationError")],
+        }
+    ]

@@ -96,7 +96,7 @@ class RenewingProducer:
             await fresh.start()
             self._current, self._broken = fresh, False
             self.renewals += 1
-            log.warning("the outbox producer's sequence broke; sending with a new producer")
+            log.warning("the producer's sequence broke; sending with a new producer")
             if old is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(old.stop(), OLD_PRODUCER_STOP_TIMEOUT_S)

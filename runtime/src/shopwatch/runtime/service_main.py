@@ -34,7 +34,7 @@ from shopwatch.runtime.codec import topic_parser
 from shopwatch.runtime.consumer import ConsumerPolicy, Handler, IdempotentConsumer, Parser
 from shopwatch.runtime.db import mongo_client, service_database
 from shopwatch.runtime.health import Health, Probe
-from shopwatch.runtime.kafka_clients import ManagedProducer, idempotent_producer
+from shopwatch.runtime.kafka_clients import idempotent_producer
 from shopwatch.runtime.logging import configure_logging
 from shopwatch.runtime.ops_app import create_ops_app, kafka_probe, mongo_probe
 from shopwatch.runtime.processed import PROCESSED_EVENTS, MongoProcessedEvents, RecordedByHandler
@@ -42,7 +42,7 @@ from shopwatch.runtime.processed_pruning import ProcessedEventsPruner
 from shopwatch.runtime.relay import OutboxRelay
 from shopwatch.runtime.renewing_producer import RenewingProducer
 from shopwatch.runtime.settings import RuntimeSettings
-from shopwatch.runtime.subscription import BrokerDeadLetterPublisher, subscribe
+from shopwatch.runtime.subscription import ProducerDeadLetterPublisher, subscribe
 from shopwatch.schemas.envelope import Envelope
 from shopwatch.schemas.topics import dlq_topic, is_known_topic
 
@@ -66,7 +66,11 @@ class Service(Generic[SettingsT]):
         self.mongo = mongo_client(settings)
         self.db = service_database(self.mongo, settings.database_name)
         self.processed = MongoProcessedEvents(self.db[PROCESSED_EVENTS])
-        self.dead_letters = BrokerDeadLetterPublisher(self.broker)
+        # One idempotent producer for the outbox relay and the dead letters, renewed when
+        # its sequence breaks (FastStream's own producer would not be).
+        self._producer = RenewingProducer(lambda: idempotent_producer(settings))
+        self._producer_started = False
+        self.dead_letters = ProducerDeadLetterPublisher(self._producer)
         self.consumers: list[IdempotentConsumer[Any, Any]] = []
         self.relay: OutboxRelay | None = None
         self.pruner = ProcessedEventsPruner(
@@ -75,7 +79,6 @@ class Service(Generic[SettingsT]):
             interval_s=settings.processed_events_prune_interval_s,
         )
         self._outbox_collections: list[AsyncCollection[Document]] = []
-        self._producer: ManagedProducer | None = None
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         self.health.add_probe("kafka", kafka_probe(self.broker, settings.health_check_timeout_s))
@@ -176,9 +179,10 @@ class Service(Generic[SettingsT]):
             self.pruner.start()
         for hook in self._startup:
             await hook()
-        if self._outbox_collections:
-            self._producer = RenewingProducer(lambda: idempotent_producer(self.settings))
+        if self.consumers or self._outbox_collections:
             await self._producer.start()
+            self._producer_started = True
+        if self._outbox_collections:
             self.relay = OutboxRelay(
                 self._outbox_collections,
                 self._producer,
@@ -206,8 +210,8 @@ class Service(Generic[SettingsT]):
         ]
         if self.relay is not None:
             steps.append(("outbox relay", self.relay.stop))
-        if self._producer is not None:
-            steps.append(("outbox producer", self._producer.stop))
+        if self._producer_started:
+            steps.append(("producer", self._producer.stop))
         steps.extend((f"shutdown hook {h!r}", h) for h in reversed(self._shutdown))
         steps.append(("mongo", self.mongo.close))
         for name, step in steps:

@@ -30,14 +30,15 @@ from faststream.middlewares import AckPolicy
 
 from shopwatch.runtime.consumer import IdempotentConsumer, Outcome, ReceivedRecord
 from shopwatch.runtime.dlq import DeadLetter
-from shopwatch.runtime.kafka_clients import partition_highwater
+from shopwatch.runtime.kafka_clients import RecordSender, partition_highwater
 from shopwatch.runtime.metrics import CONSUMER_LAG
 
 log = logging.getLogger(__name__)
 
 
 class BrokerDeadLetterPublisher:
-    """Publishes dead letters with the service's broker (acks=all, idempotent)."""
+    """Publishes dead letters with a FastStream broker (what the in-memory test broker
+    captures); services use `ProducerDeadLetterPublisher`."""
 
     def __init__(self, broker: KafkaBroker) -> None:
         self.broker = broker
@@ -49,6 +50,28 @@ class BrokerDeadLetterPublisher:
             key=letter.key,
             headers=letter.headers,
         )
+
+
+class ProducerDeadLetterPublisher:
+    """Publishes dead letters with the service's own idempotent producer (acks=all).
+
+    Not FastStream's producer: when a broker restart breaks an idempotent producer's
+    sequence numbers, every later send by it fails, and a consumer whose dead letter cannot
+    be written retries that message for ever. The service passes a `RenewingProducer`,
+    which replaces itself after such an error.
+    """
+
+    def __init__(self, producer: RecordSender) -> None:
+        self.producer = producer
+
+    async def publish(self, letter: DeadLetter) -> None:
+        delivery = await self.producer.send(
+            letter.topic,
+            value=letter.value,
+            key=letter.key,
+            headers=[(name, value.encode()) for name, value in letter.headers.items()],
+        )
+        await delivery
 
 
 async def _raw_body(message: StreamMessage[Any]) -> bytes:
