@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from faststream.kafka import KafkaBroker
-
 from shopwatch.routing.adapters.mongo_cases import MongoCases
 from shopwatch.routing.config import RoutingSettings
 from shopwatch.routing.consumers import (
@@ -17,7 +15,13 @@ from shopwatch.routing.consumers import (
     on_report_submitted,
 )
 from shopwatch.routing.service import RoutingService
-from shopwatch.runtime.dlq import H_ERROR_MESSAGE, H_REASON, dlq_topic
+from shopwatch.runtime.dlq import (
+    H_ERROR_MESSAGE,
+    H_REASON,
+    DeadLetter,
+    DeadLetterPublisher,
+    dlq_topic,
+)
 from shopwatch.runtime.service_main import Service
 from shopwatch.schemas.envelope import Envelope
 from shopwatch.schemas.events import ReportSubmitted
@@ -41,7 +45,9 @@ def wire(service: Service[RoutingSettings]) -> None:
         announce=lambda case_id, inserted: service.notify_outbox(
             cases.collection, case_id, inserted
         ),
-        report_unroutable=_unroutable_reporter(service.broker, settings.topic(REPORTS_SUBMITTED)),
+        report_unroutable=_unroutable_reporter(
+            service.dead_letters, settings.topic(REPORTS_SUBMITTED)
+        ),
     )
     service.on_startup(cases.ensure_indexes)
     service.outbox(cases.collection)
@@ -64,16 +70,18 @@ def wire(service: Service[RoutingSettings]) -> None:
 
 
 def _unroutable_reporter(
-    broker: KafkaBroker, reports_topic: str
+    dead_letters: DeadLetterPublisher, reports_topic: str
 ) -> Callable[[Envelope[ReportSubmitted], str], Awaitable[None]]:
     """Puts a copy of an unroutable report on the reports DLQ, where operators look."""
 
     async def report(event: Envelope[ReportSubmitted], explanation: str) -> None:
-        await broker.publish(
-            event.model_dump_json().encode(),
-            dlq_topic(reports_topic),
-            key=event.payload.report_id.encode(),
-            headers={H_REASON: "unroutable", H_ERROR_MESSAGE: explanation},
+        await dead_letters.publish(
+            DeadLetter(
+                topic=dlq_topic(reports_topic),
+                key=event.payload.report_id.encode(),
+                value=event.model_dump_json().encode(),
+                headers={H_REASON: "unroutable", H_ERROR_MESSAGE: explanation},
+            )
         )
 
     return report
