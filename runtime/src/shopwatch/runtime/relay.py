@@ -382,7 +382,7 @@ class OutboxRelay:
                 await self._hooks.before_clear(collection.name, docs)
             cleared = [(doc, sent) for doc, sent in delivered if sent]
             if cleared:
-                # One command for the whole batch: on FerretDB it costs about 70% of the
+                # One command for the whole batch: on FerretDB it costs about 60% of the
                 # database CPU of one `update_one` per document, and half the wall time
                 # (bench/intake/bench_store_ops.py). Exactly the entries as read:
                 # whole-entry equality works on MongoDB and FerretDB alike (FerretDB 1.24
