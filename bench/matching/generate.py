@@ -2,7 +2,8 @@
 
 People have stable traits (sex, age, height, build, hair, marks, a name and aliases for
 some, a vehicle for some), a home area of one to three neighbouring forces and favourite
-stores. Each report describes one offender (sometimes two) as a witness would: fields
+stores, a patch a few kilometres across (every report carries its store's location, as
+routing's `MatchingRequested` does for stores registered with one). Each report describes one offender (sometimes two) as a witness would: fields
 missing, ranges that shift, misspelt names and aliases, partial or misread plates,
 different clothing each time, marks seen only sometimes and described in other words.
 Activity is heavy-tailed: most people appear a few times, a few appear very often.
@@ -44,6 +45,22 @@ STORES_PER_FORCE = {
     "derbyshire": 25,
     "north-yorkshire": 20,
 }
+# Where each force's stores are: on a ring around a town centre of the force, in store-number
+# order, about STORE_SPACING_KM apart, so that a person's patch of adjacent store numbers (see
+# _make_people) is also a few kilometres across, as a real patch is. Placing them draws
+# nothing from the random generator: the same seed gives the same reports as before
+# locations were added, now with each store's `store_location`.
+FORCE_CENTRES = {
+    "greater-manchester": (53.48, -2.24),
+    "west-yorkshire": (53.80, -1.55),
+    "merseyside": (53.41, -2.98),
+    "lancashire": (53.76, -2.70),
+    "south-yorkshire": (53.38, -1.47),
+    "cheshire": (53.19, -2.52),
+    "derbyshire": (52.95, -1.50),
+    "north-yorkshire": (54.10, -1.40),
+}
+STORE_SPACING_KM = 1.5
 NEIGHBOURS = {
     "greater-manchester": ["lancashire", "merseyside", "cheshire", "west-yorkshire", "derbyshire"],
     "west-yorkshire": ["north-yorkshire", "south-yorkshire", "greater-manchester", "lancashire"],
@@ -495,10 +512,27 @@ def describe(rng: random.Random, p: Person) -> dict[str, Any]:
     return d
 
 
+def store_locations(stores: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """Each store's {"latitude", "longitude"} on its force's ring (see FORCE_CENTRES)."""
+    out: dict[str, dict[str, float]] = {}
+    for force, names in stores.items():
+        lat0, lon0 = FORCE_CENTRES[force]
+        radius_km = len(names) * STORE_SPACING_KM / (2 * math.pi)
+        for i, name in enumerate(names):
+            angle = 2 * math.pi * i / len(names)
+            north_km, east_km = radius_km * math.cos(angle), radius_km * math.sin(angle)
+            out[name] = {
+                "latitude": round(lat0 + north_km / 111.0, 5),
+                "longitude": round(lon0 + east_km / (111.0 * math.cos(math.radians(lat0))), 5),
+            }
+    return out
+
+
 def generate(people: int, reports: int, seed: int) -> Iterator[dict[str, Any]]:
     rng = random.Random(seed)
     stores = {f: [f"{f}-store-{i:03d}" for i in range(n)] for f, n in STORES_PER_FORCE.items()}
     store_force = {s: f for f, ss in stores.items() for s in ss}
+    located = store_locations(stores)
     crowd = _make_people(rng, people, stores)
     # Heavy-tailed activity: everyone appears at least once; Pareto weights share the rest.
     weights = [min(60.0, rng.paretovariate(1.2)) for _ in crowd]
@@ -539,6 +573,7 @@ def generate(people: int, reports: int, seed: int) -> Iterator[dict[str, Any]]:
         yield {
             "report_id": f"R{n:07d}",
             "store_id": store,
+            "store_location": located[store],
             "force": store_force[store],
             "occurred_at": when.isoformat(),
             "offence_type": offence,

@@ -87,3 +87,44 @@ async def test_start_streams_stored_profiles_into_the_matcher_exactly(
     for n in (0, 40, 41, 777, 2_399):
         f = _features(n, f"R{n}c", n % 200 + 9)
         assert matcher.rank(f) == source.rank(f)
+
+
+async def test_store_locations_are_kept_and_known_again_after_a_restart(
+    stack_env: Any, mongo_db_name: Callable[[str], str]
+) -> None:
+    from shopwatch.schemas.events import MatchingRequested
+    from shopwatch.schemas.examples import example_event
+    from shopwatch.schemas.registry import make_envelope
+    from shopwatch.schemas.report import Location
+
+    base = example_event(MatchingRequested)
+    first = base.model_copy(
+        update={"store_id": "str_a", "store_location": Location(latitude=53.48, longitude=-2.24)}
+    )
+    second = base.model_copy(
+        update={
+            "store_id": "str_b",
+            "report_id": "rep_second",
+            "case_id": "cas_second",
+            "store_location": Location(latitude=53.48, longitude=-2.20),  # ~2.6 km east
+        }
+    )
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack_env.mongo_url)
+    try:
+        store = MongoMatching(client[mongo_db_name("stores")])
+        service = MatchingService(store, topic=lambda name: name, announce=lambda _: None)
+        await service.load()
+        for request in (first, second):
+            await service.on_matching_requested(make_envelope(request, producer="routing"))
+
+        restarted = MatchingService(store, topic=lambda name: name, announce=lambda _: None)
+        await restarted.load()
+    finally:
+        await client.close()
+
+    assert located(restarted) == {"str_a": (53.48, -2.24), "str_b": (53.48, -2.20)}
+    assert restarted.matcher.geography.nearby("str_a") == {"str_b"}
+
+
+def located(service: MatchingService) -> dict[str, tuple[float, float]]:
+    return dict(service.matcher.geography.items())

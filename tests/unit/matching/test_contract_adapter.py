@@ -5,6 +5,7 @@ from shopwatch.matching.domain import LinkOverride, Matcher, MatcherConfig
 from shopwatch.schemas.enums import LinkStatus
 from shopwatch.schemas.events import MatchingRequested, OffenderLinkDecided
 from shopwatch.schemas.examples import example_event
+from shopwatch.schemas.report import Location
 
 
 def request(report_id: str, store_id: str, force: str) -> MatchingRequested:
@@ -56,3 +57,11 @@ def test_a_link_decision_becomes_an_override_and_the_offenders_features() -> Non
     rejected = decided.model_copy(update={"decision": LinkStatus.REJECTED, "offender": None})
     override, features = decision_of(rejected)
     assert override.confirmed is False and features is None
+
+
+def test_features_carry_the_stores_location_when_the_request_has_one() -> None:
+    base = example_event(MatchingRequested)
+    located = base.model_copy(update={"store_location": Location(latitude=53.48, longitude=-2.24)})
+    assert {f.store_location for f in features_of(located)} == {(53.48, -2.24)}
+    unlocated = base.model_copy(update={"store_location": None})
+    assert {f.store_location for f in features_of(unlocated)} == {None}

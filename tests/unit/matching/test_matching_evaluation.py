@@ -12,6 +12,7 @@ from types import ModuleType
 import pytest
 
 from shopwatch.matching.evaluation import evaluate, main, offenders_of
+from shopwatch.matching.geography import distance_km
 
 GENERATOR = Path(__file__).resolve().parents[3] / "bench" / "matching" / "generate.py"
 
@@ -66,3 +67,38 @@ def test_cli_prints_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
     assert main([str(bad)]) == 2
+
+
+def test_generated_stores_have_locations_and_a_patch_is_a_few_kilometres_across(
+    records: list[dict[str, object]],
+) -> None:
+    where: dict[str, tuple[float, float]] = {}
+    for record in records:
+        for f in offenders_of(record):
+            assert f.store_location is not None, f"{f.store_id} has no location"
+            where[f.store_id] = f.store_location
+    assert len(where) > 50
+    # Adjacent store numbers (a person's patch) are ~1.5 km apart on their force's ring.
+    name = "greater-manchester-store-{:03d}".format
+    steps = [
+        distance_km(where[name(i)], where[name(i + 1)])
+        for i in range(60)
+        if name(i) in where and name(i + 1) in where
+    ]
+    assert steps and all(1.0 < d < 2.0 for d in steps)
+
+
+@pytest.mark.parametrize(
+    "location", [{"latitude": 53.0}, "53.0,-2.0", {"latitude": "north", "longitude": -2.0}]
+)
+def test_a_malformed_store_location_is_a_clear_error(location: object) -> None:
+    record = {
+        "report_id": "R1",
+        "store_id": "s",
+        "force": "greater-manchester",
+        "occurred_at": "2025-01-01T10:00:00+00:00",
+        "store_location": location,
+        "offenders": [{"sex": "male"}],
+    }
+    with pytest.raises(ValueError, match="store_location"):
+        offenders_of(record)

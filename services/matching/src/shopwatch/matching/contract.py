@@ -52,6 +52,11 @@ def features_of(request: MatchingRequested) -> list[OffenderFeatures]:
             force=request.force,
             occurred_at=request.occurred_at,
             offence_type=request.offence_type.value,
+            store_location=(
+                None
+                if request.store_location is None
+                else (request.store_location.latitude, request.store_location.longitude)
+            ),
         )
         for index, offender in enumerate(request.offenders)
     ]
@@ -89,8 +94,10 @@ def _features(
     force: str,
     occurred_at: datetime,
     offence_type: str,
+    store_location: tuple[float, float] | None = None,
 ) -> OffenderFeatures:
     return OffenderFeatures(
+        store_location=store_location,
         report_id=report_id,
         offender_index=index,
         store_id=store_id,

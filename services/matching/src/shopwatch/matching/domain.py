@@ -17,12 +17,13 @@ offender out if it was linked there and keeps that profile away from it for good
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from shopwatch.matching.blocking import profile_keys, query_keys
 from shopwatch.matching.compact import ProfileTable
+from shopwatch.matching.geography import Location, StoreGeography
 from shopwatch.matching.index import DEFAULT_CAP, BlockingIndex
 from shopwatch.matching.normalise import MAX_TEXT_CHARS, NormalisedOffender, normalise_offender
 from shopwatch.matching.profiles import Member, Profile
@@ -76,6 +77,8 @@ class OffenderFeatures:
     name: str | None = None
     aliases: tuple[str, ...] = ()
     vehicle_registration: str | None = None
+    # The store's registered (latitude, longitude), when the request carries it.
+    store_location: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         for fname in ("report_id", "store_id", "force"):
@@ -88,6 +91,8 @@ class OffenderFeatures:
             raise ValueError(f"offender_index: must be 0..{MAX_OFFENDERS_PER_REPORT - 1}")
         _check_range("age", self.age_min, self.age_max, AGE_LIMITS)
         _check_range("height_cm", self.height_min_cm, self.height_max_cm, HEIGHT_LIMITS_CM)
+        if self.store_location is not None:
+            _check_location(self.store_location)
         for fname in (
             "offence_type",
             "method",
@@ -120,6 +125,22 @@ def _check_range(name: str, lo: int | None, hi: int | None, limits: tuple[int, i
             raise ValueError(f"{name}_{label}: must be a whole number in {limits[0]}..{limits[1]}")
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"{name}: min {lo} is above max {hi}")
+
+
+# The contract's bounds (`schemas.report.Location`): the UK and its surrounding waters.
+LATITUDE_LIMITS = (49.0, 61.5)
+LONGITUDE_LIMITS = (-11.0, 2.5)
+
+
+def _check_location(location: tuple[float, float]) -> None:
+    if not (isinstance(location, tuple) and len(location) == 2):
+        raise ValueError("store_location: must be (latitude, longitude)")
+    for label, value, (lo, hi) in (
+        ("latitude", location[0], LATITUDE_LIMITS),
+        ("longitude", location[1], LONGITUDE_LIMITS),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+            raise ValueError(f"store_location: {label} must be a number in {lo}..{hi}")
 
 
 class Decision:
@@ -266,8 +287,10 @@ class Matcher:
         overrides: Iterable[LinkOverride] = (),
         aliases: Mapping[str, str] | None = None,
         new_profile_id: Callable[[], str] | None = None,
+        store_locations: Mapping[str, Location] | None = None,
     ) -> None:
         self.config = config or MatcherConfig()
+        self.geography = StoreGeography(store_locations)
         self.prolific_rule = prolific_rule or ProlificRule()
         self.index = BlockingIndex()
         self._s = _State()
@@ -324,10 +347,18 @@ class Matcher:
 
     def rank(self, features: OffenderFeatures) -> list[PossibleLink]:
         """Score the candidates for one offender without changing anything."""
-        off = normalise_offender(features)
+        off = self._normalise(features)
         if not off.describes_someone:
             return []
         return self._ranked(off, features.ref, set(), self.config.top_k)
+
+    def _normalise(self, features: OffenderFeatures) -> NormalisedOffender:
+        """The offender as scored, with the stores near the report's store."""
+        off = normalise_offender(features)
+        if features.store_location is not None:
+            self.geography.learn(features.store_id, features.store_location)
+        nearby = self.geography.nearby(features.store_id)
+        return replace(off, nearby_stores=nearby) if nearby else off
 
     def _ranked(
         self, off: NormalisedOffender, ref: OffenderRef, taken: set[int], explain_top: int
@@ -386,7 +417,7 @@ class Matcher:
             profile = s.profiles[s.assigned[ref]]
             assert profile is not None
             return MatchResult(ref[0], ref[1], Decision.DUPLICATE, profile.profile_id)
-        off = normalise_offender(features)
+        off = self._normalise(features)
         if not off.describes_someone:
             return MatchResult(ref[0], ref[1], Decision.NOT_DESCRIBED, None)
         member = Member(

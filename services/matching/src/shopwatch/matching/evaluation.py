@@ -59,6 +59,19 @@ def _opt_int(raw: Mapping[str, Any], key: str) -> int | None:
     return v
 
 
+def _opt_location(record: Mapping[str, Any]) -> tuple[float, float] | None:
+    """`store_location` as the contract writes it: {"latitude": .., "longitude": ..}."""
+    raw = record.get("store_location")
+    if raw is None:
+        return None
+    try:
+        return float(raw["latitude"]), float(raw["longitude"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"store_location: must be an object with numeric latitude and longitude ({exc!r})"
+        ) from exc
+
+
 def offenders_of(record: Mapping[str, Any]) -> list[OffenderFeatures]:
     """The offenders of one report record as ``OffenderFeatures``.
 
@@ -70,7 +83,8 @@ def offenders_of(record: Mapping[str, Any]) -> list[OffenderFeatures]:
         store_id = str(record["store_id"])
         force = str(record["force"])
         occurred_at = datetime.fromisoformat(str(record["occurred_at"]))
-    except (KeyError, ValueError) as exc:
+        store_location = _opt_location(record)
+    except (KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"report record: {exc}") from exc
     offenders = record.get("offenders") or []
     if not isinstance(offenders, list):
@@ -93,6 +107,7 @@ def offenders_of(record: Mapping[str, Any]) -> list[OffenderFeatures]:
                 occurred_at=occurred_at,
                 offence_type=_opt_str(record, "offence_type"),
                 method=_opt_str(record, "method"),
+                store_location=store_location,
                 aliases=tuple(str(a) for a in aliases),
                 **text,  # type: ignore[arg-type]
                 **ints,  # type: ignore[arg-type]

@@ -582,6 +582,8 @@ class NormalisedOffender:
     day: int
     method: str | None
     offence: str | None
+    # Other stores within walking or bus distance of this one (the matcher fills it in).
+    nearby_stores: frozenset[str] = frozenset()
 
     @property
     def name_tokens(self) -> frozenset[str]:

@@ -131,6 +131,8 @@ class ScoringWeights:
     # A store the profile never used, once it has shown a patch (>= store_patch_reports
     # reports): P(new store | same person) ~ 0.25 against ~0.9 for anyone else.
     store_new: float = -1.0
+    # A store the profile never used within geography.NEAR_KM of one it did: the same patch.
+    nearby_store: float = 1.5
     store_patch_reports: int = 4
     # Activity: a new report more likely comes from someone reported often and lately
     # (the prior of joining a cluster grows with its size, as in a Chinese-restaurant
@@ -405,7 +407,11 @@ def _place_and_time(
         weight = w.same_store_recent if gap <= w.same_store_days else w.same_store
         add(FeatureContribution("store", weight, f"same store, {gap} days" if explain else ""))
     else:
-        if n_members >= w.store_patch_reports:
+        near = off.nearby_stores & summ.store_last_day.keys() if off.nearby_stores else ()
+        if near:
+            detail = f"near {', '.join(sorted(near)[:3])}" if explain else ""
+            add(FeatureContribution("store", w.nearby_store, detail))
+        elif n_members >= w.store_patch_reports:
             add(FeatureContribution("store", w.store_new, "a store they have not used"))
         if last_force is not None and abs(off.day - last_force) <= w.same_force_days:
             detail = f"same force, {abs(off.day - last_force)} days" if explain else ""

@@ -20,7 +20,7 @@ from typing import Any
 from shopwatch.matching import metrics
 from shopwatch.matching.adapters.mongo import MongoMatching
 from shopwatch.matching.contract import decision_of, features_of, links_of, prolific_events
-from shopwatch.matching.domain import Matcher
+from shopwatch.matching.domain import Matcher, OffenderFeatures
 from shopwatch.matching.profiles import Profile
 from shopwatch.matching.prolific import ProlificRule
 from shopwatch.runtime.outbox import OutboxMessage
@@ -51,6 +51,7 @@ class MatchingService:
         started = time.perf_counter()
         aliases = await self.store.load_aliases()
         decisions = await self.store.load_decisions()
+        locations = await self.store.load_store_locations()
         loop = asyncio.get_running_loop()
         batches = self.store.profile_batches()
         loaded = 0
@@ -71,12 +72,18 @@ class MatchingService:
         # Streamed, not listed: the matcher packs profiles as they come (a million stored
         # profiles as objects would need ~2.7 GiB on top of the packed table).
         self.matcher = await asyncio.to_thread(
-            Matcher, stream(), prolific_rule=self.rule, overrides=decisions, aliases=aliases
+            Matcher,
+            stream(),
+            prolific_rule=self.rule,
+            overrides=decisions,
+            aliases=aliases,
+            store_locations=locations,
         )
         log.info(
-            "matcher rebuilt from %d profiles and %d link decisions in %.1fs",
+            "matcher rebuilt from %d profiles, %d link decisions and %d store locations in %.1fs",
             loaded,
             len(decisions),
+            len(locations),
             time.perf_counter() - started,
         )
 
@@ -87,6 +94,7 @@ class MatchingService:
         except ValueError as exc:  # an absurd description: no retry will make it sensible
             raise PoisonMessage(f"offender description cannot be matched: {exc}") from exc
         async with self._lock:
+            await self._remember_store(features[0] if features else None)
             started = time.perf_counter()
             results = self.matcher.match(features)
             metrics.MATCHING_SECONDS.observe(time.perf_counter() - started)
@@ -152,6 +160,14 @@ class MatchingService:
         summary = {"case_id": decided.case_id, "decision": decided.decision.value}
         if await self.store.record_result(result_id, summary, messages):
             self.announce(result_id)
+
+    async def _remember_store(self, features: OffenderFeatures | None) -> None:
+        # Saved before matching: the matcher learns it too, and after a restart it must
+        # still know where the stores of its profiles are.
+        if features is None or features.store_location is None:
+            return
+        if self.matcher.geography.location(features.store_id) != features.store_location:
+            await self.store.save_store_location(features.store_id, features.store_location)
 
     def _message(self, correlation_id: str, logical_topic: str, payload: Any) -> OutboxMessage:
         envelope = make_envelope(payload, producer=PRODUCER, correlation_id=correlation_id)

@@ -6,6 +6,9 @@ SQLite backend serves without scanning. The profile is kept as a JSON string: it
 nested arrays (marks), which FerretDB cannot store, and only matching ever reads it.
 The in-memory index is rebuilt from them on start.
 
+Store locations (one small document per store that sent a located request) let the
+matcher tell nearby stores apart after a restart.
+
 The forces' link decisions are kept one document per (offender, profile) pair, the
 latest decision winning, and a profile merged into another by a confirmation leaves an
 alias document so decisions naming the old id still find it after a restart.
@@ -21,7 +24,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shopwatch.matching.domain import LinkOverride
+from shopwatch.matching.geography import Location
 from shopwatch.matching.profiles import Profile
+from shopwatch.runtime.db import upsert_one
 from shopwatch.runtime.outbox import OutboxMessage, outbox_fields
 
 Document = dict[str, Any]
@@ -33,6 +38,20 @@ class MongoMatching:
         self.results = db["match_results"]
         self.decisions = db["link_decisions"]
         self.aliases = db["profile_aliases"]
+        self.store_locations = db["store_locations"]
+
+    async def load_store_locations(self) -> dict[str, Location]:
+        return {
+            doc["_id"]: (float(doc["latitude"]), float(doc["longitude"]))
+            async for doc in self.store_locations.find({})
+        }
+
+    async def save_store_location(self, store_id: str, location: Location) -> None:
+        await upsert_one(
+            self.store_locations,
+            {"_id": store_id},
+            {"$set": {"latitude": location[0], "longitude": location[1]}},
+        )
 
     async def load_profiles(self) -> list[Profile]:
         return [
