@@ -94,3 +94,13 @@ def test_an_absurd_location_is_refused_naming_the_field() -> None:
         features("R1", "gm-001", (0.0, -2.0), 0)
     with pytest.raises(ValueError, match="store_location: longitude"):
         features("R1", "gm-001", (53.0, 40.0), 0)
+
+
+def test_ranking_uses_the_query_stores_location_without_remembering_it() -> None:
+    matcher = Matcher()
+    matcher.match([features("R1", "gm-001", MANCHESTER, 0)])
+    query = features("R2", "gm-new", east_of(MANCHESTER, 3.0), 5)
+    assert store_bits(matcher, query) == [("store", matcher.config.weights.nearby_store)]
+    assert matcher.geography.location("gm-new") is None
+    matcher.match([query])
+    assert matcher.geography.location("gm-new") == east_of(MANCHESTER, 3.0)

@@ -347,17 +347,22 @@ class Matcher:
 
     def rank(self, features: OffenderFeatures) -> list[PossibleLink]:
         """Score the candidates for one offender without changing anything."""
-        off = self._normalise(features)
+        off = self._normalise(features, learn=False)
         if not off.describes_someone:
             return []
         return self._ranked(off, features.ref, set(), self.config.top_k)
 
-    def _normalise(self, features: OffenderFeatures) -> NormalisedOffender:
-        """The offender as scored, with the stores near the report's store."""
+    def _normalise(self, features: OffenderFeatures, *, learn: bool = True) -> NormalisedOffender:
+        """The offender as scored, with the stores near the report's store (learning where
+        that store is, unless only ranking)."""
         off = normalise_offender(features)
-        if features.store_location is not None:
-            self.geography.learn(features.store_id, features.store_location)
-        nearby = self.geography.nearby(features.store_id)
+        where = features.store_location
+        if learn and where is not None:
+            self.geography.learn(features.store_id, where)
+        if where is None or self.geography.location(features.store_id) == where:
+            nearby = self.geography.nearby(features.store_id)  # cached per store
+        else:
+            nearby = self.geography.near(where) - {features.store_id}
         return replace(off, nearby_stores=nearby) if nearby else off
 
     def _ranked(

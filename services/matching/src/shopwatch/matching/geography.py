@@ -79,14 +79,18 @@ class StoreGeography:
         here = self._where.get(store_id)
         if here is None:
             return frozenset()
-        row, col = _cell(here)
-        found = frozenset(
-            other
-            for other in _around(self._cells, row, col)
-            if other != store_id and distance_km(here, self._where[other]) <= NEAR_KM
-        )
+        found = self.near(here) - {store_id}
         self._nearby[store_id] = found
         return found
+
+    def near(self, location: Location) -> frozenset[str]:
+        """Known stores within `NEAR_KM` of a point."""
+        row, col = _cell(location)
+        return frozenset(
+            other
+            for other in _around(self._cells, row, col)
+            if distance_km(location, self._where[other]) <= NEAR_KM
+        )
 
     def items(self) -> Iterable[tuple[str, Location]]:
         return self._where.items()
