@@ -3,6 +3,7 @@ the announcing events in the same write, retry on a concurrent save."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ from shopwatch.schemas.topics import ForceTopicKind, force_topic
 log = logging.getLogger(__name__)
 PRODUCER = "routing"
 MAX_CONFLICT_RETRIES = 10
+# Changes of one case are made one at a time in this process (see `_apply`); cases share
+# this many locks by hash, so the locks never grow with the number of cases.
+CASE_LOCK_STRIPES = 256
 
 
 class UpdateRefused(PoisonMessage):
@@ -56,6 +60,9 @@ class RoutingService:
     # Publishes an operator-visible copy of an unroutable report to the DLQ.
     report_unroutable: Callable[[Envelope[ReportSubmitted], str], Awaitable[None]]
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _case_locks: list[asyncio.Lock] = field(
+        default_factory=lambda: [asyncio.Lock() for _ in range(CASE_LOCK_STRIPES)], init=False
+    )
 
     async def on_report_submitted(self, event: Envelope[ReportSubmitted]) -> None:
         submitted = event.payload
@@ -108,6 +115,21 @@ class RoutingService:
         metrics.UPDATES_APPLIED.labels(topic_force, str(update.kind)).inc()
 
     async def _apply(
+        self,
+        case_id: str,
+        event: Envelope[Any],
+        decide: Callable[[CaseState], Decision],
+    ) -> Decision:
+        # One change of a case at a time in this process. The save's version check keeps
+        # two changes from building on one version, but each loser re-reads and retries:
+        # 30 changes of one case at once exhausted MAX_CONFLICT_RETRIES
+        # (tests/integration/routing/test_routing_concurrent_changes_it.py), and on a
+        # FerretDB without deploy/local's fourth edit both saves could win (19 of the 30
+        # changes lost). The check still guards several routing instances.
+        async with self._case_locks[hash(case_id) % CASE_LOCK_STRIPES]:
+            return await self._apply_unlocked(case_id, event, decide)
+
+    async def _apply_unlocked(
         self,
         case_id: str,
         event: Envelope[Any],
