@@ -29,10 +29,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from bench.common import machine_info, machine_line, markdown_table, stack_env, update_section
 from deploy.local import process
+from shopwatch.runtime.settings import RuntimeSettings
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS-intake.md"
 INSERT_BATCH = 500
-CLEAR_BATCH = 100  # the relay's batch size
+# What the relay clears per command: its batch of published documents.
+CLEAR_BATCH: int = RuntimeSettings.model_fields["outbox_batch_size"].default
 
 Document = dict[str, Any]
 Clear = Callable[[AsyncCollection[Document], list[Document]], Awaitable[None]]

@@ -61,9 +61,9 @@ class StoreGeography:
 
     def learn(self, store_id: str, location: Location) -> bool:
         """Remember where a store is; True if that is new (the caller may persist it)."""
-        if self._where.get(store_id) == location:
-            return False
         old = self._where.get(store_id)
+        if old == location:
+            return False
         if old is not None:
             self._cells[_cell(old)].discard(store_id)
         self._where[store_id] = location
